@@ -1,0 +1,47 @@
+# The README names these targets; `make test` and `make run` work on a fresh machine.
+PYTHON ?= python3
+STORE ?= $(or $(TAGGER_MODEL_STORE),./models)
+MODEL ?= $(or $(TAGGER_MODEL_NAME),fashion)
+STAMP := .install.stamp
+
+.PHONY: system-deps install test lint run train train-quick bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) system-deps
+
+# Debian packages the tests and the default data set need (skipped when present or not root).
+system-deps:
+	@test -d /usr/share/datasets/fashion-mnist && command -v prometheus >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get install -y -q dataset-fashion-mnist prometheus; } || \
+		echo "note: install the Debian packages dataset-fashion-mnist and prometheus (needs root)"
+
+test: $(STAMP) system-deps
+	$(PYTHON) -m pytest
+
+lint: $(STAMP)
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+# Serve; on an empty store, first train and publish the quick model.
+run: $(STAMP) system-deps
+	@$(PYTHON) -m model_store --store $(STORE) versions $(MODEL) >/dev/null 2>&1 || \
+		$(PYTHON) -m training train --profile quick --store $(STORE) --model $(MODEL)
+	TAGGER_MODEL_STORE=$(STORE) TAGGER_MODEL_NAME=$(MODEL) $(PYTHON) -m app
+
+train: $(STAMP)
+	$(PYTHON) -m training train --store $(STORE) --model $(MODEL)
+
+train-quick: $(STAMP)
+	$(PYTHON) -m training train --profile quick --store $(STORE) --model $(MODEL)
+
+bench: $(STAMP)
+	$(PYTHON) -m benchmarks
+
+bench-quick: $(STAMP)
+	$(PYTHON) -m benchmarks --quick
+
+clean:
+	rm -rf $(STAMP) .pytest_cache .ruff_cache *.egg-info
