@@ -207,10 +207,11 @@ class ModelStore:
             model_dir.resolve()
         )
         created: list[Path] = []
-        work = staged
+        # Only a staging directory inside the store is ever moved or removed, never the caller's.
+        work: Path | None = staged if own else None
         published = False
         try:
-            if not own:
+            if work is None:
                 created = ensure_dirs(model_dir)
                 work = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
                 shutil.copytree(staged, work, dirs_exist_ok=True)
@@ -234,7 +235,7 @@ class ModelStore:
             raise PublishError(f"cannot publish model {name!r} to {where!r}: {exc}") from exc
         finally:
             if not published:
-                if work.exists():
+                if work is not None and work.exists():
                     remove_tree(work)
                 remove_empty_dirs(created)
         try:

@@ -1,0 +1,131 @@
+"""Builders shared by the model_store tests: metadata, fake and tiny real SavedModels."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+
+from model_store import (
+    ClassMetrics,
+    DatasetInfo,
+    InputSpec,
+    LibraryVersions,
+    Metrics,
+    ModelMetadata,
+    ModelStore,
+    PreprocessingSpec,
+    TestMetrics,
+    TrainingInfo,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LABELS = ["shirt", "trouser", "sneaker"]
+VARIABLES_FILE = "variables/variables.data-00000-of-00001"
+
+
+def make_metadata(
+    name: str = "fashion", labels: list[str] | None = None, accuracy: float = 0.8123, seed: int = 0
+) -> ModelMetadata:
+    labels = labels or LABELS
+    per_class = {
+        label: ClassMetrics(precision=0.8, recall=0.7, f1=0.75, support=10) for label in labels
+    }
+    test = TestMetrics(
+        accuracy=accuracy,
+        macro_precision=0.8,
+        macro_recall=0.7,
+        macro_f1=0.75,
+        ece=0.03,
+        temperature=1.5,
+        per_class=per_class,
+    )
+    return ModelMetadata(
+        name=name,
+        labels=labels,
+        input=InputSpec(height=28, width=28, channels=1),
+        preprocessing=PreprocessingSpec(color_mode="L", invert="auto", trim=True),
+        metrics=Metrics(test=test, validation={"accuracy": 0.8}),
+        training=TrainingInfo(
+            profile="test", hyperparameters={"filters": 8}, epochs_run=1, seconds=1.5, seed=seed
+        ),
+        dataset=DatasetInfo(name="fashion-mnist", fingerprint="ab" * 32, splits={"train": 300}),
+        versions=LibraryVersions(tensorflow="2.21.0", keras="3", python="3.11"),
+    )
+
+
+def write_fake_savedmodel(directory: Path, payload: bytes = b"weights") -> Path:
+    """Files laid out like a SavedModel (not loadable): enough for checksum-level tests."""
+    (directory / "variables").mkdir(parents=True, exist_ok=True)
+    (directory / "saved_model.pb").write_bytes(b"graph:" + payload)
+    (directory / VARIABLES_FILE).write_bytes(payload * 100)
+    (directory / "variables/variables.index").write_bytes(b"index")
+    (directory / "evaluation").mkdir(exist_ok=True)
+    (directory / "evaluation/report.json").write_text('{"accuracy": 0.8}')
+    return directory
+
+
+def publish_fake(store: ModelStore, name: str = "fashion", **kwargs: object) -> int:
+    with store.staging(name) as staged:
+        write_fake_savedmodel(staged)
+        return store.publish(name, staged, make_metadata(name, **kwargs)).version  # type: ignore[arg-type]
+
+
+def build_tiny_savedmodel(directory: Path, classes: int = 3) -> Path:
+    """A real SavedModel with the serving contract: uint8 `pixels` -> {"probabilities"}."""
+    import tensorflow as tf
+
+    class Tiny(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = tf.Variable(tf.random.stateless_normal([784, classes], seed=[1, 2]) * 0.01)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.uint8, name="pixels")])
+        def serve(self, pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+            flat = tf.reshape(tf.cast(pixels, tf.float32) / 255.0, [-1, 784])
+            return {"probabilities": tf.nn.softmax(flat @ self.dense)}
+
+    module = Tiny()
+    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
+    return directory
+
+
+def tree_snapshot(root: Path) -> dict[str, str]:
+    """Every path under `root` with a digest of its contents ("dir" for directories)."""
+    if not root.exists():
+        return {}
+    if root.is_file():
+        return {".": hashlib.sha256(root.read_bytes()).hexdigest()}
+    snapshot = {}
+    for path in sorted(root.rglob("*")):
+        key = path.relative_to(root).as_posix()
+        snapshot[key] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return snapshot
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m model_store ARGS` in a fresh process, as a user would run it."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "model_store", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        check=False,
+    )
+
+
+def publish_worker(root: str, seed: int, barrier: Barrier) -> None:
+    """Runs in a child process: stage, wait for every sibling, then publish at once."""
+    store = ModelStore(root)
+    with store.staging("fashion") as staged:
+        write_fake_savedmodel(staged, payload=f"worker-{seed}".encode())
+        barrier.wait(timeout=60)
+        store.publish("fashion", staged, make_metadata(seed=seed))
