@@ -1,0 +1,42 @@
+"""Fixtures shared by the whole suite: one real model, trained once per session."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from model_store import ModelMetadata, ModelStore
+from training.pipeline import train_and_publish
+from training.profiles import get_profile
+
+TRAIN_LIMIT = 600
+TEST_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class TrainedStore:
+    """A tmp model store holding one published, evaluated version of a small real model."""
+
+    root: Path
+    store: ModelStore
+    name: str
+    version: int
+    metadata: ModelMetadata
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
+    """Profile `tiny` trained for one epoch on 600 real Fashion-MNIST images (300 test images),
+    published with its evaluation/ into a fresh store."""
+    root = tmp_path_factory.mktemp("trained-store")
+    store = ModelStore(root)
+    config = get_profile("tiny").model_copy(
+        update={"train_limit": TRAIN_LIMIT, "test_limit": TEST_LIMIT}
+    )
+    metadata = train_and_publish(config, store, "fashion", progress=False)
+    return TrainedStore(root, store, "fashion", metadata.version, metadata)

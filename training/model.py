@@ -1,0 +1,99 @@
+"""A pure `make_model`: config in, uncompiled Keras CNN out (uint8 pixels -> logits).
+
+Normalisation and augmentation live inside the model, so the exported graph takes raw
+pixels; the augmentation layers are active only while training. Every layer gets a seed
+derived from `seed`, so the same config and seed always give the same initial weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import keras
+from keras import layers
+
+from model_store.schema import InputSpec
+from training.config import ModelConfig
+
+INPUT_NAME = "pixels"
+LOGITS_NAME = "logits"
+
+
+def make_model(
+    config: ModelConfig,
+    input: InputSpec,
+    num_classes: int,
+    *,
+    seed: int = 0,
+    dtype_policy: str | None = None,
+) -> keras.Model:
+    """VGG-style blocks (Conv-BN-ReLU x n, MaxPool, Dropout), then GAP or Flatten and Dense.
+
+    `dtype_policy` (e.g. "mixed_bfloat16") applies to the convolutional body and head; the
+    rescaling, augmentation and the logits stay float32.
+    """
+    seeds = iter(range(seed * 1000, seed * 1000 + 1000))
+    policy = dtype_policy or "float32"
+
+    def kernel() -> keras.initializers.Initializer:
+        return keras.initializers.HeNormal(seed=next(seeds))
+
+    shape = (input.height, input.width, input.channels)
+    inputs = keras.Input(shape, dtype="uint8", name=INPUT_NAME)
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    x = _augment(x, config, seeds)
+    for block, filters in enumerate(config.block_filters, start=1):
+        for conv in range(1, config.convs_per_block + 1):
+            name = f"block{block}_conv{conv}"
+            x = layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                use_bias=not config.batch_norm,
+                kernel_initializer=kernel(),
+                dtype=policy,
+                name=name,
+            )(x)
+            if config.batch_norm:
+                x = layers.BatchNormalization(dtype=policy, name=f"{name}_bn")(x)
+            x = layers.Activation("relu", dtype=policy, name=f"{name}_relu")(x)
+        if min(x.shape[1], x.shape[2]) >= 2:
+            x = layers.MaxPooling2D(dtype=policy, name=f"block{block}_pool")(x)
+        if config.dropout:
+            x = layers.Dropout(config.dropout, seed=next(seeds), name=f"block{block}_drop")(x)
+    if config.head == "gap":
+        x = layers.GlobalAveragePooling2D(dtype=policy, name="pool")(x)
+    else:
+        x = layers.Flatten(dtype=policy, name="flatten")(x)
+    if config.dense_units:
+        x = layers.Dense(
+            config.dense_units,
+            activation="relu",
+            kernel_initializer=kernel(),
+            dtype=policy,
+            name="dense",
+        )(x)
+    if config.head_dropout:
+        x = layers.Dropout(config.head_dropout, seed=next(seeds), name="head_drop")(x)
+    logits = layers.Dense(
+        num_classes,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+        dtype="float32",
+        name=LOGITS_NAME,
+    )(x)
+    return keras.Model(inputs, logits, name="cnn_tagger")
+
+
+def _augment(x: keras.KerasTensor, config: ModelConfig, seeds: Iterator[int]) -> keras.KerasTensor:
+    """Random translation, zoom and (optionally) horizontal flip, scaled by `augmentation`."""
+    strength = config.augmentation
+    if strength > 0:
+        x = layers.RandomTranslation(
+            strength, strength, fill_mode="constant", seed=next(seeds), name="aug_translate"
+        )(x)
+        x = layers.RandomZoom(
+            (-strength, strength), fill_mode="constant", seed=next(seeds), name="aug_zoom"
+        )(x)
+    if config.horizontal_flip:
+        x = layers.RandomFlip("horizontal", seed=next(seeds), name="aug_flip")(x)
+    return x

@@ -1,0 +1,126 @@
+"""Compile and fit: AdamW with cosine decay, cross-entropy on logits, early stopping."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from training.config import ModelConfig, TrainConfig
+from training.datasets import Dataset, to_tf_dataset
+from training.errors import TrainingError
+from training.model import make_model
+
+logger = logging.getLogger(__name__)
+
+MIXED_POLICY = "mixed_bfloat16"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The float32 model (best validation epoch's weights) and what happened while fitting."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    epochs_run: int
+    seconds: float
+
+
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Sparse categorical cross-entropy from logits with label smoothing (Keras' sparse loss
+    has none)."""
+
+    def __init__(self, num_classes: int, label_smoothing: float, name: str = "sparse_ce") -> None:
+        super().__init__(name=name)
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        one_hot = keras.ops.one_hot(labels, self.num_classes)
+        return keras.losses.categorical_crossentropy(
+            one_hot, y_pred, from_logits=True, label_smoothing=self.label_smoothing
+        )
+
+
+def make_loss(config: ModelConfig, num_classes: int) -> keras.losses.Loss:
+    if config.label_smoothing:
+        return SparseSmoothedCrossentropy(num_classes, config.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def make_optimizer(config: ModelConfig, steps_per_epoch: int, epochs: int) -> keras.Optimizer:
+    """AdamW; with the cosine schedule the rate warms up linearly, then decays to 1% of it."""
+    rate: float | keras.optimizers.schedules.LearningRateSchedule = config.learning_rate
+    if config.schedule == "cosine":
+        warmup = round(config.warmup_epochs * steps_per_epoch)
+        total = max(1, steps_per_epoch * epochs - warmup)
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate * (0.1 if warmup else 1.0),
+            decay_steps=total,
+            alpha=0.01,
+            warmup_target=config.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    return keras.optimizers.AdamW(learning_rate=rate, weight_decay=config.weight_decay)
+
+
+def fit(config: TrainConfig, data: Dataset, *, verbose: int | str = "auto") -> TrainResult:
+    """Train on `data.train`, stop early on validation accuracy, restore the best epoch."""
+    keras.utils.set_random_seed(config.seed)
+    policy = MIXED_POLICY if config.mixed_precision else None
+    num_classes = len(data.labels)
+    model = make_model(config.model, data.input, num_classes, seed=config.seed, dtype_policy=policy)
+    steps = math.ceil(len(data.train) / config.batch_size)
+    model.compile(
+        optimizer=make_optimizer(config.model, steps, config.epochs),
+        loss=make_loss(config.model, num_classes),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True
+    )
+    logger.info(
+        "training %s on %d images (%d validation), %d epochs max, batch %d%s",
+        config.profile,
+        len(data.train),
+        len(data.validation),
+        config.epochs,
+        config.batch_size,
+        f", {policy}" if policy else "",
+    )
+    start = time.monotonic()
+    history = model.fit(
+        to_tf_dataset(data.train, config.batch_size, shuffle=True, seed=config.seed),
+        validation_data=to_tf_dataset(data.validation, 256, shuffle=False, seed=config.seed),
+        epochs=config.epochs,
+        callbacks=[stopper, keras.callbacks.TerminateOnNaN()],
+        shuffle=False,  # the pipeline shuffles, with the run's seed
+        verbose=verbose,
+    )
+    seconds = time.monotonic() - start
+    curves = {key: [float(v) for v in values] for key, values in history.history.items()}
+    if not all(np.isfinite(curves.get("loss", [0.0]))):
+        raise TrainingError("training diverged (loss became NaN); lower the learning rate")
+    epochs_run = len(curves.get("loss", []))
+    if policy:
+        model = float32_copy(model, config, data)
+    return TrainResult(model, curves, epochs_run, seconds)
+
+
+def float32_copy(model: keras.Model, config: TrainConfig, data: Dataset) -> keras.Model:
+    """The same network computing in float32, for export: portable to CPUs without bfloat16."""
+    copy = make_model(config.model, data.input, len(data.labels), seed=config.seed)
+    copy.set_weights([np.asarray(weight, dtype=np.float32) for weight in model.get_weights()])
+    return copy
+
+
+def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Float32 logits for uint8 images, in inference mode."""
+    if len(images) == 0:
+        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
