@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -157,6 +158,7 @@ def cmd_rollback(store: ModelStore, args: argparse.Namespace) -> int:
 
 
 def cmd_verify(store: ModelStore, args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
     version = store.resolve(args.name, args.ref)
     problems = store.verify(args.name, version, load=not args.no_load)
     if problems:
