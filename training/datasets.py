@@ -10,15 +10,18 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from model_store.preprocessing import fashion_mnist_spec
 from model_store.schema import InputSpec, PreprocessingSpec
 from training import fashion, image_folder
 from training.config import TrainConfig
 from training.errors import DatasetError
+
+if TYPE_CHECKING:  # TensorFlow is imported only when a pipeline is built: errors come fast
+    import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ def load_dataset(config: TrainConfig, *, test_only: bool = False) -> Dataset:
 
 def to_tf_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int) -> tf.data.Dataset:
     """A batched, prefetched `(pixels uint8, label int32)` pipeline; shuffled with `seed`."""
+    import tensorflow as tf
+
     data = tf.data.Dataset.from_tensor_slices((split.images, split.labels.astype(np.int32)))
     if shuffle:
         data = data.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)

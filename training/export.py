@@ -30,7 +30,7 @@ class CalibratedClassifier(tf.Module):
         # Seed-generator states of the (inactive) random layers are captured by the traced
         # graph but not tracked by Keras; listing every variable makes them reachable.
         self.model_variables = list(model.variables)
-        self.temperature = tf.Variable(float(temperature), trainable=False, dtype=tf.float32)
+        self.temperature = float(temperature)  # a constant in the graph
         spec = tf.TensorSpec(
             [None, input.height, input.width, input.channels], tf.uint8, name=INPUT_NAME
         )

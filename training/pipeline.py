@@ -38,10 +38,18 @@ logger = logging.getLogger(__name__)
 
 
 def train_and_publish(
-    config: TrainConfig, store: ModelStore, model_name: str = "fashion", *, progress: bool = True
+    config: TrainConfig,
+    store: ModelStore,
+    model_name: str = "fashion",
+    *,
+    progress: bool = True,
+    data: Dataset | None = None,
 ) -> ModelMetadata:
-    """Train `config` on its data set and publish the result as `model_name`'s next version."""
-    data = load_dataset(config)
+    """Train `config` on its data set and publish the result as `model_name`'s next version.
+
+    `data` is the already loaded `load_dataset(config)`, when the caller checked it first.
+    """
+    data = data if data is not None else load_dataset(config)
     logger.info("data set %s: %s (fingerprint %s)", data.name, data.sizes(), data.fingerprint())
     result = fit(config, data, verbose="auto" if progress else 0)
     val_logits = predict_logits(result.model, data.validation.images)

@@ -1,0 +1,224 @@
+"""`python -m training train|evaluate|tune`: train and publish a model, re-evaluate a version.
+
+Errors a user can fix print one line on stderr and exit 1 (2 for bad options), leaving the
+model store as it was. Data and store are checked before TensorFlow is even imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from model_store import ModelStore, ModelStoreError, default_store_root
+from model_store.schema import NAME_PATTERN
+from training.config import TrainConfig
+from training.errors import TrainingError
+
+logger = logging.getLogger("training")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    """ "64" -> (64, 64); "48x64" -> height 48, width 64."""
+    try:
+        parts = [int(part) for part in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected SIZE or HEIGHTxWIDTH, got {text!r}")
+    return parts[0], parts[1]
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="model store root (default: $TAGGER_MODEL_STORE or ./models)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model and publish it as a new version")
+    train.add_argument("--profile", default="default", help="quick, default, tiny or a tuned one")
+    train.add_argument(
+        "--data", type=Path, help="image folder, one sub-folder per class (default: Fashion-MNIST)"
+    )
+    train.add_argument(
+        "--model",
+        default=os.environ.get("TAGGER_MODEL_NAME") or "fashion",
+        help="model name in the store (default: $TAGGER_MODEL_NAME or fashion)",
+    )
+    _add_store(train)
+    train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--train-limit", type=int, help="use at most N training+validation images")
+    train.add_argument("--test-limit", type=int, help="evaluate on at most N test images")
+    train.add_argument("--image-size", type=_image_size, help="image folders: SIZE or HxW (28)")
+    train.add_argument("--color-mode", choices=["L", "RGB"], help="image folders: L (default)")
+    train.add_argument(
+        "--mixed-precision",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mixed_bfloat16 compute (default: as the profile says)",
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="re-evaluate a published version and refresh its evaluation/"
+    )
+    evaluate.add_argument("name", help="model name")
+    evaluate.add_argument("ref", nargs="?", default="latest", help="version, alias or latest")
+    evaluate.add_argument("--data", type=Path, help="image folder, if it moved since training")
+    _add_store(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+    tune = commands.add_parser("tune", help="search hyperparameters, write the best as a profile")
+    tune.set_defaults(handler=_add_tune(tune))
+    return parser
+
+
+def _add_tune(parser: argparse.ArgumentParser) -> Handler:
+    """Register the tuner's options; it lives in training/tune.py (imported only here)."""
+    try:
+        tune = importlib.import_module("training.tune")
+    except ImportError as exc:  # missing or broken: train and evaluate must still work
+        reason = f"tuning is unavailable: {exc}"
+
+        def unavailable(_: argparse.Namespace) -> int:
+            raise TrainingError(reason)
+
+        return unavailable
+    tune.add_tune_arguments(parser)
+    return tune.run_tune
+
+
+def _store(args: argparse.Namespace) -> ModelStore:
+    return ModelStore(args.store if args.store is not None else default_store_root())
+
+
+def _check_store_writable(root: Path) -> None:
+    """Fail before training, not after it, when the store cannot be written (creates nothing)."""
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise TrainingError(f"model store {root} cannot be created: {probe} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise TrainingError(f"model store {root} is not writable: {exc.strerror or exc}") from exc
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    from training.profiles import get_profile
+
+    config = get_profile(args.profile)
+    overrides = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "train_limit": args.train_limit,
+        "test_limit": args.test_limit,
+        "image_size": args.image_size,
+        "color_mode": args.color_mode,
+        "mixed_precision": args.mixed_precision,
+        "data_dir": args.data,
+    }
+    values = config.model_dump() | {k: v for k, v in overrides.items() if v is not None}
+    return TrainConfig.model_validate(values)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.datasets import load_dataset
+
+    started = time.monotonic()
+    if not NAME_PATTERN.match(args.model):
+        raise TrainingError(f"model name {args.model!r} must match {NAME_PATTERN.pattern}")
+    config = _train_config(args)
+    store = _store(args)
+    _check_store_writable(store.root)
+    data = load_dataset(config)
+
+    from training.pipeline import train_and_publish
+
+    metadata = train_and_publish(config, store, args.model, progress=not args.quiet, data=data)
+    test = metadata.metrics.test
+    version_dir = store.root / metadata.name / str(metadata.version)
+    print(f"published {metadata.name} version {metadata.version} to {store.root}")
+    print(
+        f"  test accuracy {test.accuracy:.4f}, macro F1 {test.macro_f1:.4f}, ECE {test.ece:.4f}"
+        f" (before calibration {test.ece_before_calibration or 0:.4f},"
+        f" T={test.temperature or 1:.3f})"
+    )
+    print(
+        f"  profile {config.profile}: {metadata.training.epochs_run} epochs in "
+        f"{metadata.training.seconds:.0f} s; {time.monotonic() - started:.0f} s in all"
+    )
+    print(f"  report: {version_dir / 'evaluation' / 'report.md'}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.pipeline import evaluate_version
+
+    store = _store(args)
+    version = store.resolve(args.name, args.ref)
+    metrics = evaluate_version(store, args.name, version, data_dir=args.data)
+    images = sum(scores.support for scores in metrics.per_class.values())
+    print(f"evaluated {args.name} version {version} on {images} test images")
+    print(
+        f"  test accuracy {metrics.accuracy:.4f}, macro F1 {metrics.macro_f1:.4f}, "
+        f"ECE {metrics.ece:.4f}"
+    )
+    print(f"  report: {store.version_dir(args.name, version) / 'evaluation' / 'report.md'}")
+    return 0
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"disk full: {exc.filename or ''} {exc.strerror}".strip()
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return f"invalid option: {problems}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("tensorflow", "absl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValidationError as exc:
+        print(f"error: {_describe(exc)}", file=sys.stderr)
+        return 2
+    except (TrainingError, ModelStoreError, OSError) as exc:
+        print(f"error: {_describe(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; the store is unchanged", file=sys.stderr)
+        return 130
