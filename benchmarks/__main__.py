@@ -1,0 +1,129 @@
+"""`python -m benchmarks [--quick] [--soak] [--out DIR] [--store ROOT] [--model NAME]`.
+
+Runs, in order: the raw model and preprocessing in process; `python -m app` under a
+concurrency sweep (1 and 8 images per request); the same with TAGGER_MAX_BATCH_SIZE=1;
+overload with open-loop arrivals against a small queue; and, with --soak, 5 minutes at 64
+clients. Writes `<out>/<date>-<host>[-quick].{json,md,png}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report, scenarios
+from benchmarks.raw import run_raw, sample_images
+from benchmarks.service import Service
+from model_store import ModelNotFound, ModelStore, default_store_root
+
+logger = logging.getLogger("benchmarks")
+
+SERVICE_IMAGE = "png 28x28"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short levels (about a minute)")
+    parser.add_argument("--soak", action="store_true", help="add the soak run (5 min, 64 clients)")
+    parser.add_argument("--soak-seconds", type=float, default=None, help="soak length override")
+    parser.add_argument("--hey", action="store_true", help="also drive the sweep with `hey`")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--store", type=Path, default=None, help="default: $TAGGER_MODEL_STORE")
+    parser.add_argument("--model", default=os.environ.get("TAGGER_MODEL_NAME", "fashion"))
+    return parser.parse_args(argv)
+
+
+def ensure_model(store_root: Path, name: str) -> ModelStore:
+    """The store to benchmark; an empty one first gets the quick profile trained into it."""
+    store = ModelStore(store_root)
+    try:
+        store.versions(name)
+    except ModelNotFound:
+        logger.warning("no %r model in %s: training the quick profile first", name, store_root)
+        command = [sys.executable, "-m", "training", "train", "--profile", "quick",
+                   "--store", str(store_root), "--model", name]  # fmt: skip
+        subprocess.run(command, check=True)
+    return store
+
+
+async def run_service_parts(
+    store_root: Path, name: str, plan: scenarios.Plan, args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    image = sample_images()[SERVICE_IMAGE]
+    results: dict[str, Any] = {}
+    queue = {"TAGGER_MAX_QUEUE": str(plan.sweep_max_queue)}
+
+    with Service(store_root, name, scratch / "batched.log", queue) as service:
+        results["service_settings"] = service.settings
+        results["service"] = await scenarios.sweep(
+            service, image, plan.clients, plan.images_per_request, plan
+        )
+        if args.hey:
+            results["hey"] = scenarios.hey_sweep(service, image, plan, scratch)
+
+    unbatched = {**queue, "TAGGER_MAX_BATCH_SIZE": "1"}
+    with Service(store_root, name, scratch / "unbatched.log", unbatched) as service:
+        results["unbatched"] = await scenarios.sweep(
+            service, image, plan.unbatched_clients, (1,), plan
+        )
+
+    sustainable = report.sustainable_rate(results["service"])
+    small_queue = {"TAGGER_MAX_QUEUE": str(plan.overload_max_queue)}
+    with Service(store_root, name, scratch / "overload.log", small_queue) as service:
+        results["overload"] = await scenarios.overload(service, image, sustainable, plan)
+
+    if args.soak:
+        with Service(store_root, name, scratch / "soak.log") as service:
+            results["soak"] = await scenarios.soak(service, image, plan)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    plan = scenarios.QUICK if args.quick else scenarios.FULL
+    if args.soak_seconds is not None:
+        plan = dataclasses.replace(plan, soak_seconds=args.soak_seconds)
+    store_root = (args.store or default_store_root()).resolve()
+    store = ensure_model(store_root, args.model)
+    version = store.latest(args.model)
+    metadata = store.metadata(args.model, version)
+    started = datetime.now(UTC)
+    machine = report.machine()
+    results: dict[str, Any] = {
+        "plan": plan.name,
+        "plan_factor": plan.overload_factor,
+        "plan_settings": dataclasses.asdict(plan),
+        "started_at": started.isoformat(timespec="seconds"),
+        "machine": machine,
+        "model": {"name": args.model, "version": version, "input": metadata.input.model_dump()},
+        "service_image": SERVICE_IMAGE,
+    }
+    logger.info("raw model %s v%d, %s plan", args.model, version, plan.name)
+    results["raw"] = run_raw(
+        store.version_dir(args.model, version), metadata, plan.raw_batch_sizes, plan.raw_seconds
+    )
+    with tempfile.TemporaryDirectory(prefix="tagger-bench-") as scratch:
+        results |= asyncio.run(run_service_parts(store_root, args.model, plan, args, Path(scratch)))
+    results["service_vs_raw"] = report.service_vs_raw(results["service"], results["raw"])
+    results["batched_vs_unbatched"] = report.batched_vs_unbatched(
+        results["service"], results["unbatched"]
+    )
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    stem = f"{started:%Y-%m-%d}-{machine['host']}" + ("-quick" if args.quick else "")
+    for path in report.write(results, args.out, stem):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

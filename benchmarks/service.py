@@ -1,0 +1,133 @@
+"""The service as users start it: `python -m app` in a subprocess, settings from the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from benchmarks import stats
+
+logger = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 180.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServiceError(RuntimeError):
+    """The service did not start or died; the message carries the tail of its log."""
+
+
+class Service:
+    """One `python -m app` process on a loopback port; use as a context manager."""
+
+    def __init__(
+        self, store: Path, model: str, log_path: Path, settings: dict[str, str] | None = None
+    ) -> None:
+        self.port = free_port()
+        self.model = model
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "TAGGER_HOST": "127.0.0.1",
+            "TAGGER_PORT": str(self.port),
+            "TAGGER_MODEL_STORE": str(store),
+            "TAGGER_MODEL_NAME": model,
+            "TAGGER_MODEL_ALIAS": "",
+            "TAGGER_LOG_LEVEL": "WARNING",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            **(settings or {}),
+        }
+        self.env.pop("TAGGER_API_KEY", None)
+        self.settings = settings or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def classify_url(self) -> str:
+        return f"{self.base_url}/v1/models/{self.model}/classify"
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise ServiceError("the service is not running")
+        return self.process.pid
+
+    def start(self) -> Service:
+        logger.info("starting python -m app on port %d with %s", self.port, self.settings or "{}")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceError(f"python -m app exited {self.process.returncode}: {self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise ServiceError(f"not ready within {READY_TIMEOUT_S:.0f} s: {self.log()}")
+
+    def stop(self) -> None:
+        """SIGTERM (graceful shutdown), then SIGKILL if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            logger.warning("service did not stop after SIGTERM; killing it")
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def __enter__(self) -> Service:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def log(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def metrics(self) -> stats.Snapshot:
+        response = httpx.get(f"{self.base_url}/metrics", timeout=10)
+        response.raise_for_status()
+        return stats.parse_metrics(response.text)
+
+    def rss_bytes(self) -> int:
+        """Resident set size from /proc/<pid>/status (Linux)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise ServiceError("VmRSS missing from /proc status")
+
+    def healthy(self) -> dict[str, int]:
+        """Status codes of /healthz, /readyz and one classify-free probe of /v1/models."""
+        return {
+            path: httpx.get(f"{self.base_url}{path}", timeout=5).status_code
+            for path in ("/healthz", "/readyz", f"/v1/models/{self.model}")
+        }
