@@ -1,0 +1,1 @@
+"""The online half of cnn-tagger: a FastAPI service that classifies images with dynamic batching."""

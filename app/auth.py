@@ -1,0 +1,37 @@
+"""Optional API-key auth: `Authorization: Bearer <key>` or `X-API-Key: <key>`; off when unset."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from app.errors import ApiError
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+_bearer = HTTPBearer(auto_error=False)
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def require_api_key(
+    request: Request,
+    api_key: Annotated[str | None, Security(_api_key_header)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> None:
+    """Refuse (401) unless the request presents the configured key; exempt paths always pass."""
+    settings = request.app.state.settings
+    if settings.api_key is None or request.url.path in settings.auth_exempt_paths:
+        return
+    presented = bearer.credentials if bearer is not None else api_key
+    if not presented:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing API key; send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            _CHALLENGE,
+        )
+    expected = settings.api_key.get_secret_value().encode()
+    if not hmac.compare_digest(presented.encode(), expected):
+        raise ApiError(401, "unauthorized", "invalid API key", _CHALLENGE)

@@ -1,0 +1,245 @@
+"""Dynamic batching: many concurrent single images become one model call.
+
+Modelled on Ray Serve's `serve/batching.py`: a queue of small items, each with its own future
+and monotonic enqueue time. The worker blocks for the first item, then fills the batch up to
+`max_batch_size` or until `max_batch_delay` has passed since that item arrived, and runs the
+model on a dedicated thread so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.errors import DeadlineExceeded, Overloaded
+from app.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+PredictFn = Callable[[np.ndarray], np.ndarray]
+
+
+class BatcherClosed(Exception):
+    """The batcher stopped taking work (its version is being replaced); resolve again."""
+
+
+@dataclass(eq=False, slots=True)
+class _Item:
+    pixels: np.ndarray
+    future: asyncio.Future[np.ndarray]
+    enqueued_at: float
+    deadline: float
+
+
+class Batcher:
+    """One per loaded version. `submit` from the event loop; the model runs on one worker thread."""
+
+    def __init__(
+        self,
+        label: str,
+        predict: PredictFn,
+        *,
+        max_batch_size: int,
+        max_batch_delay_s: float,
+        max_queue: int,
+        metrics: Metrics | None = None,
+        retry_after_s: int = 1,
+        input_shape: tuple[int, ...] | None = None,
+    ) -> None:
+        self.label = label
+        self.max_batch_size = max_batch_size
+        self.max_batch_delay_s = max_batch_delay_s
+        self.max_queue = max_queue
+        self._predict = predict
+        self._metrics = metrics
+        self._retry_after_s = retry_after_s
+        self._input_shape = input_shape
+        self._pending: deque[_Item] = deque()
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{label}")
+
+    @property
+    def depth(self) -> int:
+        return len(self._pending)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def start(self) -> None:
+        """Start the worker task on the running loop (a reference is kept and failures logged)."""
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"batcher-{self.label}"
+        )
+        self._task.add_done_callback(self._log_worker_exit)
+
+    async def submit(self, images: Sequence[np.ndarray], timeout_s: float) -> list[np.ndarray]:
+        """Queue each image as its own item; return one probability row per image, in order.
+
+        Raises Overloaded (queue full), DeadlineExceeded (not done within `timeout_s`),
+        BatcherClosed, or whatever the model raised for one of these images.
+        """
+        if self._closing:
+            raise BatcherClosed(self.label)
+        for pixels in images:
+            if self._input_shape is not None and pixels.shape != self._input_shape:
+                raise ValueError(f"pixels of shape {pixels.shape}, expected {self._input_shape}")
+        if len(self._pending) + len(images) > self.max_queue:
+            self._purge_done()
+            if len(self._pending) + len(images) > self.max_queue:
+                raise Overloaded(
+                    f"the batch queue is full ({self.max_queue} images waiting); retry shortly",
+                    self._retry_after_s,
+                )
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        items = [_Item(p, loop.create_future(), now, now + timeout_s) for p in images]
+        self._pending.extend(items)
+        self._gauge(len(items))
+        self._wakeup.set()
+        try:
+            async with asyncio.timeout(timeout_s) as scope:
+                return [await item.future for item in items]
+        except TimeoutError:
+            if scope.expired():
+                raise DeadlineExceeded(timeout_s) from None
+            raise
+        finally:
+            # A timeout, a model error or the client going away: the rest are not run.
+            for item in items:
+                item.future.cancel()
+
+    async def close(self, timeout_s: float) -> None:
+        """Stop taking work, finish queued and in-flight items, then stop the worker thread."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            except TimeoutError:
+                logger.warning("batcher %s did not drain within %.1f s", self.label, timeout_s)
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+        while self._pending:
+            item = self._pending.popleft()
+            self._gauge(-1)
+            if not item.future.done():
+                item.future.set_exception(Overloaded("the service is shutting down", 1))
+        self._executor.shutdown(wait=False)
+
+    # -- worker -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (batch := await self._next_batch()) is not None:
+            now = time.monotonic()
+            live = []
+            for item in batch:
+                if item.future.done():  # cancelled: the caller timed out or went away
+                    continue
+                if now > item.deadline:
+                    item.future.set_exception(DeadlineExceeded(item.deadline - item.enqueued_at))
+                    continue
+                live.append(item)
+            if not live:
+                continue
+            if self._metrics is not None:
+                self._metrics.batch_size.labels(self.label).observe(len(live))
+                for item in live:
+                    self._metrics.batch_wait.labels(self.label).observe(now - item.enqueued_at)
+            try:
+                outputs = await loop.run_in_executor(
+                    self._executor, self._predict_all, [item.pixels for item in live]
+                )
+            except BaseException as exc:  # the worker itself was cancelled or broke
+                for item in live:
+                    if not item.future.done():
+                        item.future.set_exception(
+                            exc if isinstance(exc, Exception) else BatcherClosed(self.label)
+                        )
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for item, output in zip(live, outputs, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(output, BaseException):
+                    item.future.set_exception(output)
+                else:
+                    item.future.set_result(output)
+
+    async def _next_batch(self) -> list[_Item] | None:
+        """Block for the first item, then fill up to the size or delay limit; None once drained."""
+        while not self._pending:
+            if self._closing:
+                return None
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        fill_until = self._pending[0].enqueued_at + self.max_batch_delay_s
+        while len(self._pending) < self.max_batch_size and not self._closing:
+            remaining = fill_until - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                break
+        batch = []
+        while self._pending and len(batch) < self.max_batch_size:
+            item = self._pending.popleft()
+            self._gauge(-1)
+            if not item.future.done():
+                batch.append(item)
+        return batch
+
+    def _predict_all(self, images: list[np.ndarray]) -> list[np.ndarray | Exception]:
+        """Worker thread: one model call; if it fails, retry image by image so one bad image
+        fails alone."""
+        try:
+            return list(self._predict_checked(np.stack(images)))
+        except Exception as exc:
+            if len(images) == 1:
+                return [exc]
+            logger.warning("batch of %d failed (%r); retrying one by one", len(images), exc)
+        outputs: list[np.ndarray | Exception] = []
+        for pixels in images:
+            try:
+                outputs.append(self._predict_checked(pixels[None])[0])
+            except Exception as exc:
+                outputs.append(exc)
+        return outputs
+
+    def _predict_checked(self, batch: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        outputs = self._predict(batch)
+        if self._metrics is not None:
+            self._metrics.inference_seconds.labels(self.label).observe(
+                time.perf_counter() - started
+            )
+        if len(outputs) != len(batch):
+            raise RuntimeError(f"model returned {len(outputs)} outputs for {len(batch)} inputs")
+        return outputs
+
+    def _purge_done(self) -> None:
+        kept = deque(item for item in self._pending if not item.future.done())
+        self._gauge(len(kept) - len(self._pending))
+        self._pending = kept
+
+    def _gauge(self, delta: int) -> None:
+        if self._metrics is not None and delta:
+            self._metrics.queue_depth.labels(self.label).inc(delta)
+
+    def _log_worker_exit(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("batcher %s worker failed", self.label, exc_info=task.exception())

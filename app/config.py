@@ -1,0 +1,123 @@
+"""Service settings: one pydantic-settings object read from `TAGGER_*` environment variables."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from model_store.preprocessing import DEFAULT_MAX_PIXELS
+from model_store.schema import NAME_PATTERN
+
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; names carry their units."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TAGGER_", protected_namespaces=(), extra="ignore", frozen=True
+    )
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8000, ge=1, le=65535)
+    model_store: Path = Path("models")
+    model_name: str = "fashion"
+    # Alias to serve ("stable", "canary", ...); empty serves the latest version.
+    model_alias: str = ""
+    poll_interval_s: float = Field(default=5.0, ge=0)  # 0 disables watching the store
+    max_loaded_versions: int = Field(default=2, ge=0)  # pinned versions kept besides the served one
+
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    max_batch_delay_ms: float = Field(default=5.0, ge=0, le=10_000)
+    max_queue: int = Field(default=256, ge=1)
+    request_timeout_ms: float = Field(default=10_000, gt=0)
+    retry_after_s: int = Field(default=1, ge=0)
+    shutdown_timeout_s: float = Field(default=30.0, ge=0)
+
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_images_per_request: int = Field(default=32, ge=1)
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
+    decode_threads: int = Field(default=2, ge=1, le=256)
+
+    # 0 lets TensorFlow choose; only applies on CPU and before TensorFlow first runs.
+    intra_op_threads: int = Field(default=0, ge=0, le=1024)
+    inter_op_threads: int = Field(default=0, ge=0, le=1024)
+
+    api_key: SecretStr | None = None
+    auth_exempt_paths: Annotated[tuple[str, ...], NoDecode] = ("/healthz", "/readyz", "/metrics")
+    log_level: str = "INFO"
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name_valid(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(f"TAGGER_MODEL_NAME {value!r} must match {NAME_PATTERN.pattern}")
+        return value
+
+    @field_validator("model_alias")
+    @classmethod
+    def _alias_valid(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not NAME_PATTERN.match(value) or value.isdigit()):
+            raise ValueError(
+                f"TAGGER_MODEL_ALIAS {value!r} must be empty (latest) or an alias name "
+                f"matching {NAME_PATTERN.pattern} that is not all digits"
+            )
+        return "" if value == "latest" else value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return value
+
+    @field_validator("auth_exempt_paths", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for path in value or ():
+            if not str(path).startswith("/"):
+                raise ValueError(f"TAGGER_AUTH_EXEMPT_PATHS entry {path!r} must start with '/'")
+        return tuple(value or ())
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level_known(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in _LOG_LEVELS:
+            raise ValueError(f"TAGGER_LOG_LEVEL {value!r} must be one of {', '.join(_LOG_LEVELS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _queue_holds_a_batch(self) -> Settings:
+        if self.max_queue < self.max_batch_size:
+            raise ValueError(
+                f"TAGGER_MAX_QUEUE ({self.max_queue}) must be at least "
+                f"TAGGER_MAX_BATCH_SIZE ({self.max_batch_size}) so a full batch can queue"
+            )
+        return self
+
+    @property
+    def max_batch_delay_s(self) -> float:
+        return self.max_batch_delay_ms / 1000.0
+
+    @property
+    def request_timeout_s(self) -> float:
+        return self.request_timeout_ms / 1000.0
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once (tests build `Settings`)."""
+    return Settings()

@@ -1,0 +1,117 @@
+"""API errors and handlers: every failure answers `{"error": {code, message, request_id}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """A failure with the HTTP status, machine-readable code and message the client gets."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+class Overloaded(ApiError):
+    """The batch queue is full or the service is shutting down: retry shortly."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(503, "overloaded", message, {"Retry-After": str(retry_after_s)})
+
+
+class DeadlineExceeded(ApiError):
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(
+            504, "deadline_exceeded", f"the request did not finish within {timeout_s:g} s"
+        )
+
+
+class ClientGone(Exception):
+    """The client disconnected before its result was ready; nothing is sent back."""
+
+
+def request_id_of(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or ""
+
+
+def error_body(code: str, message: str, request_id: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    request.state.error_code = code
+    return JSONResponse(
+        error_body(code, message, request_id_of(request)), status_code=status, headers=headers
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route for {request.method} {request.url.path}; see /docs"
+    return error_response(request, exc.status_code, code, message, dict(exc.headers or {}))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    return f"{location}: {error.get('msg', 'invalid')}" if location else error.get("msg", "")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    message = "; ".join(_describe(error) for error in exc.errors()) or "invalid request"
+    return error_response(request, 422, "invalid_request", message)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every 4xx the same JSON shape (FastAPI's default 422 body included)."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+def from_store_error(exc: Exception) -> ApiError:
+    """A model_store error as the client sees it: unknown names are 404, a broken store 500."""
+    code = getattr(exc, "code", "model_store_error")
+    status = 404 if code.endswith("_not_found") or code == "invalid_name" else 500
+    return ApiError(status, code, str(exc))

@@ -1,0 +1,199 @@
+"""Uploads -> model pixels: size and count limits, then decode + preprocess on a thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from app.config import Settings
+from app.errors import ApiError
+from app.metrics import Metrics
+from model_store.preprocessing import ImageError, preprocess_bytes
+from model_store.schema import ModelMetadata
+
+FILE_FIELD = "file"
+_RAW_TYPES = ("image/", "application/octet-stream")
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One encoded image and how to name it in an error message."""
+
+    data: bytes
+    name: str
+
+
+def _reject(metrics: Metrics, status: int, code: str, message: str) -> ApiError:
+    metrics.images_rejected.labels(code).inc()
+    return ApiError(status, code, message)
+
+
+async def read_uploads(request: Request, settings: Settings, metrics: Metrics) -> list[Upload]:
+    """The request's images: multipart field `file` (repeated), JSON `instances`, or a raw body."""
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _reject(metrics, 413, "upload_too_large", _too_large_message(int(declared), limit))
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        uploads = await _read_multipart(request, settings, metrics)
+    elif content_type == "application/json" or content_type.endswith("+json"):
+        uploads = _parse_json(await _read_body(request, limit, metrics), metrics)
+    elif content_type.startswith(_RAW_TYPES):
+        uploads = [Upload(await _read_body(request, limit, metrics), "body")]
+    else:
+        raise _reject(
+            metrics,
+            415,
+            "unsupported_media_type",
+            f"unsupported Content-Type {content_type or '(none)'!r}; send multipart/form-data "
+            f"with field {FILE_FIELD!r}, application/json with "
+            '{"instances": [{"b64": ...}]}, or a raw image/* body',
+        )
+    if not uploads:
+        raise _reject(metrics, 400, "missing_file", "the request holds no image")
+    if len(uploads) > settings.max_images_per_request:
+        raise _reject(
+            metrics,
+            413,
+            "too_many_images",
+            f"{len(uploads)} images in one request; the limit is {settings.max_images_per_request}",
+        )
+    return uploads
+
+
+async def decode_all(
+    uploads: list[Upload],
+    metadata: ModelMetadata,
+    settings: Settings,
+    metrics: Metrics,
+    executor: Executor,
+) -> list[np.ndarray]:
+    """Decode the uploads in parallel on `executor`; the first bad image (in order) is the error."""
+    loop = asyncio.get_running_loop()
+
+    def decode(data: bytes) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return preprocess_bytes(
+                data, metadata.preprocessing, metadata.input, settings.max_pixels
+            )
+        finally:
+            metrics.decode_seconds.observe(time.perf_counter() - started)
+
+    results = await asyncio.gather(
+        *(loop.run_in_executor(executor, decode, u.data) for u in uploads), return_exceptions=True
+    )
+    for upload, result in zip(uploads, results, strict=True):
+        if isinstance(result, ImageError):
+            message = f"{upload.name}: {result}" if len(uploads) > 1 else str(result)
+            raise _reject(metrics, result.status, result.code, message) from result
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if isinstance(r, np.ndarray)]
+
+
+def _too_large_message(size: int, limit: int) -> str:
+    return f"the upload is {size} bytes; the limit is {limit} bytes"
+
+
+async def _limited(request: Request, limit: int, metrics: Metrics) -> AsyncIterator[bytes]:
+    """The body as it arrives, refused once it passes `limit` (whatever Content-Length said)."""
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise _reject(
+                metrics, 413, "upload_too_large", f"the upload exceeds the limit of {limit} bytes"
+            )
+        yield chunk
+
+
+async def _read_body(request: Request, limit: int, metrics: Metrics) -> bytes:
+    return b"".join([chunk async for chunk in _limited(request, limit, metrics)])
+
+
+async def _read_multipart(request: Request, settings: Settings, metrics: Metrics) -> list[Upload]:
+    parser = MultiPartParser(
+        request.headers,
+        _limited(request, settings.max_upload_bytes, metrics),
+        max_files=settings.max_images_per_request,
+        max_fields=100,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        if str(exc).startswith("Too many files"):
+            raise _reject(
+                metrics,
+                413,
+                "too_many_images",
+                f"too many images in one request; the limit is {settings.max_images_per_request}",
+            ) from exc
+        raise _reject(
+            metrics, 400, "malformed_multipart", f"malformed multipart body: {exc}"
+        ) from exc
+    try:
+        uploads = []
+        for index, value in enumerate(form.getlist(FILE_FIELD)):
+            if not isinstance(value, UploadFile):
+                raise _reject(
+                    metrics,
+                    400,
+                    "missing_file",
+                    f"field {FILE_FIELD!r} must be a file upload (curl -F {FILE_FIELD}=@image.png)",
+                )
+            uploads.append(Upload(await value.read(), value.filename or f"{FILE_FIELD}[{index}]"))
+    finally:
+        await form.close()
+    if not uploads:
+        names = ", ".join(sorted(set(form.keys()))) or "none"
+        raise _reject(
+            metrics,
+            400,
+            "missing_file",
+            f"send the image as multipart field {FILE_FIELD!r} (fields received: {names})",
+        )
+    return uploads
+
+
+def _parse_json(body: bytes, metrics: Metrics) -> list[Upload]:
+    """`{"instances": [{"b64": "..."}, ...]}` (TensorFlow Serving's binary convention)."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _reject(metrics, 400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    instances = document.get("instances") if isinstance(document, dict) else None
+    if not isinstance(instances, list):
+        raise _reject(
+            metrics, 400, "invalid_body", 'expected {"instances": [{"b64": "<base64 image>"}]}'
+        )
+    uploads = []
+    for index, instance in enumerate(instances):
+        encoded = instance.get("b64") if isinstance(instance, dict) else None
+        if not isinstance(encoded, str):
+            raise _reject(
+                metrics,
+                400,
+                "invalid_body",
+                f'instances[{index}] must be an object {{"b64": "<base64 image>"}}',
+            )
+        try:
+            data = base64.b64decode("".join(encoded.split()), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise _reject(
+                metrics, 400, "bad_base64", f"instances[{index}].b64 is not valid base64: {exc}"
+            ) from exc
+        uploads.append(Upload(data, f"instances[{index}]"))
+    return uploads

@@ -1,0 +1,76 @@
+"""`create_app(settings)`: the FastAPI application, built on demand (never at import)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+from fastapi import Depends, FastAPI
+from prometheus_client import CollectorRegistry
+
+from app.auth import require_api_key
+from app.config import Settings, get_settings
+from app.errors import install_error_handlers
+from app.logging import RequestContextMiddleware
+from app.metrics import Metrics
+from app.model_manager import ModelManager
+from app.routes import classify, health, models
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+    store: Any = None,
+    predict_hook: Callable[[np.ndarray], None] | None = None,
+) -> FastAPI:
+    """Build the service.
+
+    `registry` isolates metrics (tests); `store` replaces the `ModelStore` at
+    `settings.model_store`; `predict_hook` runs on the model thread before every model call,
+    warm-up included (tests use it to hold the model).
+    """
+    settings = settings or get_settings()
+    if store is None:
+        from model_store.store import ModelStore
+
+        store = ModelStore(settings.model_store)
+    metrics = Metrics(registry)
+    manager = ModelManager(settings, store, metrics, predict_hook)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Images are decoded on their own pool so they never queue behind other blocking work.
+        executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+        app.state.decode_executor = executor
+        manager.start()  # loads and warms in the background; /readyz turns 200 when done
+        logger.info("serving %s from %s", settings.model_name, settings.model_store)
+        try:
+            yield
+        finally:
+            await manager.stop()
+            executor.shutdown(wait=False, cancel_futures=True)
+            logger.info("stopped")
+
+    app = FastAPI(
+        title="cnn-tagger",
+        summary="Image classification with a versioned CNN and dynamic batching.",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(require_api_key)] if settings.api_key is not None else [],
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.manager = manager
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.include_router(classify.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,97 @@
+"""Prometheus metrics, all held by one `Metrics` object on one registry (isolated in tests)."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Metrics:
+    """The service's collectors; pass one instance around instead of using module globals."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "tagger_requests_total",
+            "HTTP requests answered.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "tagger_request_duration_seconds",
+            "HTTP request latency.",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "tagger_requests_in_flight", "HTTP requests being handled now.", registry=r
+        )
+        self.decode_seconds = Histogram(
+            "tagger_image_decode_seconds",
+            "Time to decode and preprocess one image.",
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.images_rejected = Counter(
+            "tagger_images_rejected_total", "Uploads refused, by reason.", ["reason"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "tagger_queue_depth", "Images waiting for a batch.", ["model"], registry=r
+        )
+        self.batch_size = Histogram(
+            "tagger_batch_size",
+            "Images per model call.",
+            ["model"],
+            buckets=_BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.batch_wait = Histogram(
+            "tagger_batch_wait_seconds",
+            "Time an image waited in the queue before its batch ran.",
+            ["model"],
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.inference_seconds = Histogram(
+            "tagger_inference_seconds",
+            "Model call time per batch.",
+            ["model"],
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "tagger_predictions_total",
+            "Top-1 predictions, by label.",
+            ["model", "label"],
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "tagger_model_info",
+            "1 for the version being served.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.reload_failures = Counter(
+            "tagger_model_reload_failures_total",
+            "Model versions that failed to load or warm.",
+            ["model"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        """The text exposition; reads only the collectors, never waits on the model."""
+        return generate_latest(self.registry)

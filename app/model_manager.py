@@ -1,0 +1,240 @@
+"""Loaded versions: the served one (alias or latest, hot-swapped) and pinned ones (LRU)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.batcher import Batcher
+from app.config import Settings
+from app.errors import ApiError, from_store_error
+from app.metrics import Metrics
+from app.runtime import LoadedModel, configure_tensorflow, load_model, warmup_sizes
+from model_store.errors import ModelStoreError
+
+logger = logging.getLogger(__name__)
+
+PredictHook = Callable[[np.ndarray], None]
+_RETRY_UNLOADED_S = 5.0
+
+
+@dataclass(eq=False)
+class Servable:
+    """A loaded, warmed version and the batcher that feeds it."""
+
+    model: LoadedModel
+    batcher: Batcher
+
+    @property
+    def version(self) -> int:
+        return self.model.version
+
+
+class ModelManager:
+    """Loads versions off the event loop, warms them, swaps them in, and drains the old ones."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Any,
+        metrics: Metrics,
+        predict_hook: PredictHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.name = settings.model_name
+        self.metrics = metrics
+        self._hook = predict_hook
+        self.served: Servable | None = None
+        self._pinned: OrderedDict[int, Servable] = OrderedDict()
+        self._loading: dict[int, asyncio.Lock] = {}
+        self._failed: dict[int, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.served is not None
+
+    @property
+    def loaded_versions(self) -> list[int]:
+        versions = set(self._pinned)
+        if self.served is not None:
+            versions.add(self.served.version)
+        return sorted(versions)
+
+    def start(self) -> None:
+        """Begin loading the served version and watching the store, in the background."""
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="model-watcher")
+        self._watcher.add_done_callback(_log_task_failure)
+
+    async def stop(self) -> None:
+        """Stop watching, then let every loaded version finish its queued and in-flight work."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        servables = list(self._pinned.values())
+        if self.served is not None:
+            servables.append(self.served)
+        self._pinned.clear()
+        timeout = self.settings.shutdown_timeout_s
+        await asyncio.gather(*(s.batcher.close(timeout) for s in servables))
+        if self._background:
+            await asyncio.wait(self._background, timeout=timeout)
+
+    # -- serving ------------------------------------------------------------------------------
+
+    async def get(self, model: str, ref: int | str | None = None) -> Servable:
+        """The servable for a request: the served version, or a pinned version/alias (404s)."""
+        if model != self.name:
+            raise ApiError(
+                404, "model_not_found", f"model {model!r} is not served here; try {self.name!r}"
+            )
+        if ref is None:
+            if self.served is None:
+                raise ApiError(503, "not_ready", "the model is still loading", {"Retry-After": "1"})
+            return self.served
+        version = ref if isinstance(ref, int) else await asyncio.to_thread(self._resolve, ref)
+        if self.served is not None and version == self.served.version:
+            return self.served
+        if version in self._pinned:
+            self._pinned.move_to_end(version)
+            return self._pinned[version]
+        if isinstance(ref, int):
+            await asyncio.to_thread(self._resolve, ref)  # 404 for a version that does not exist
+        return await self._load_pinned(version)
+
+    def _resolve(self, ref: int | str) -> int:
+        try:
+            return self.store.resolve(self.name, ref)
+        except ModelStoreError as exc:
+            raise from_store_error(exc) from exc
+
+    async def _load_pinned(self, version: int) -> Servable:
+        lock = self._loading.setdefault(version, asyncio.Lock())
+        async with lock:
+            if version in self._pinned:
+                return self._pinned[version]
+            if version in self._failed:
+                raise _unloadable(self.name, version)
+            try:
+                servable = await self._load(version)
+            except Exception:
+                raise _unloadable(self.name, version) from None
+            self._pinned[version] = servable
+            while len(self._pinned) > self.settings.max_loaded_versions:
+                _, evicted = self._pinned.popitem(last=False)
+                logger.info("unloading pinned %s v%d (LRU)", self.name, evicted.version)
+                self._retire(evicted)
+            return servable
+
+    # -- loading and watching -----------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        interval = self.settings.poll_interval_s
+        while True:
+            try:
+                await self.refresh()
+            except Exception:
+                logger.exception("checking the model store failed")
+            if self.served is None:
+                delay = min(interval, _RETRY_UNLOADED_S) if interval > 0 else _RETRY_UNLOADED_S
+            elif interval > 0:
+                delay = interval
+            else:
+                return
+            await asyncio.sleep(delay)
+
+    async def refresh(self) -> None:
+        """Serve what the alias (or latest) points at now, once it has loaded and warmed."""
+        ref = self.settings.model_alias or "latest"
+        try:
+            target = await asyncio.to_thread(self.store.resolve, self.name, ref)
+        except ModelStoreError as exc:
+            if self.served is None:
+                logger.warning("nothing to serve yet: %s", exc)
+            return
+        if (self.served is not None and self.served.version == target) or target in self._failed:
+            return
+        servable = self._pinned.pop(target, None)
+        if servable is None:
+            try:
+                servable = await self._load(target)
+            except Exception:
+                return
+        old, self.served = self.served, servable
+        self.metrics.model_info.labels(self.name, str(target)).set(1)
+        if old is not None:
+            self.metrics.model_info.remove(self.name, str(old.version))
+            self._retire(old)
+        logger.info("serving %s v%d (%s)", self.name, target, ref)
+
+    async def _load(self, version: int) -> Servable:
+        """Load and warm a version on a worker thread; failures are logged and counted."""
+        settings = self.settings
+        try:
+            model = await asyncio.to_thread(self._load_and_warm, version)
+        except Exception as exc:
+            self._failed[version] = str(exc)
+            self.metrics.reload_failures.labels(self.name).inc()
+            logger.error("loading %s v%d failed: %s", self.name, version, exc, exc_info=True)
+            raise
+        batcher = Batcher(
+            self.name,
+            self._predict_fn(model),
+            max_batch_size=settings.max_batch_size,
+            max_batch_delay_s=settings.max_batch_delay_s,
+            max_queue=settings.max_queue,
+            metrics=self.metrics,
+            retry_after_s=settings.retry_after_s,
+            input_shape=model.input_shape,
+        )
+        batcher.start()
+        return Servable(model, batcher)
+
+    def _load_and_warm(self, version: int) -> LoadedModel:
+        configure_tensorflow(self.settings.intra_op_threads, self.settings.inter_op_threads)
+        model = load_model(self.store, self.name, version)
+        predict = self._predict_fn(model)
+        for size in warmup_sizes(self.settings.max_batch_size):
+            model.check_output(size, predict(np.zeros((size, *model.input_shape), np.uint8)))
+        logger.info("loaded and warmed %s v%d", self.name, version)
+        return model
+
+    def _predict_fn(self, model: LoadedModel) -> Callable[[np.ndarray], np.ndarray]:
+        hook = self._hook
+        if hook is None:
+            return model.predict
+
+        def predict(batch: np.ndarray) -> np.ndarray:
+            hook(batch)
+            return model.predict(batch)
+
+        return predict
+
+    def _retire(self, servable: Servable) -> None:
+        """Drain a version's batcher in the background, then drop it."""
+        task = asyncio.get_running_loop().create_task(
+            servable.batcher.close(self.settings.shutdown_timeout_s),
+            name=f"drain-{self.name}-v{servable.version}",
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_task_failure)
+
+
+def _unloadable(name: str, version: int) -> ApiError:
+    return ApiError(
+        500, "model_load_failed", f"{name} v{version} could not be loaded; see the server log"
+    )
+
+
+def _log_task_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("background task %s failed", task.get_name(), exc_info=task.exception())

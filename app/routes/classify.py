@@ -1,0 +1,159 @@
+"""POST an image (or several), get the top-k labels with confidences."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+from fastapi import APIRouter, Path, Query, Request
+
+from app.batcher import BatcherClosed
+from app.errors import ApiError, ClientGone, DeadlineExceeded
+from app.images import decode_all, read_uploads
+from app.model_manager import ModelManager, Servable
+from app.schemas import ERROR_RESPONSES, ClassifyResponse, ImageResult, Prediction
+
+router = APIRouter(prefix="/v1/models/{model}", tags=["classify"], responses=ERROR_RESPONSES)
+
+T = TypeVar("T")
+TopK = Annotated[int, Query(description="labels per image, 1..number of labels")]
+_SWAP_RETRIES = 3
+
+_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["instances"],
+                    "properties": {
+                        "instances": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"b64": {"type": "string", "format": "byte"}},
+                            },
+                        }
+                    },
+                }
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+_ROUTE = {"response_model": ClassifyResponse, "openapi_extra": _REQUEST_BODY}
+
+
+@router.post("/classify", **_ROUTE)
+async def classify(request: Request, model: str, top_k: TopK = 5) -> ClassifyResponse:
+    """Classify with the served version (the configured alias, or the latest)."""
+    return await _classify(request, model, None, top_k)
+
+
+@router.post("/versions/{version}/classify", **_ROUTE)
+async def classify_version(
+    request: Request, model: str, version: Annotated[int, Path(ge=0)], top_k: TopK = 5
+) -> ClassifyResponse:
+    """Classify with one pinned version."""
+    return await _classify(request, model, version, top_k)
+
+
+@router.post("/labels/{alias}/classify", **_ROUTE)
+async def classify_alias(
+    request: Request, model: str, alias: str, top_k: TopK = 5
+) -> ClassifyResponse:
+    """Classify with the version an alias (e.g. `stable`, `canary`) points at now."""
+    return await _classify(request, model, alias, top_k)
+
+
+async def _classify(
+    request: Request, model: str, ref: int | str | None, top_k: int
+) -> ClassifyResponse:
+    state = request.app.state
+    settings, metrics = state.settings, state.metrics
+    manager: ModelManager = state.manager
+    deadline = time.monotonic() + settings.request_timeout_s
+    servable = await manager.get(model, ref)
+    labels = servable.model.labels
+    if not 1 <= top_k <= len(labels):
+        raise ApiError(
+            422,
+            "invalid_top_k",
+            f"top_k must be between 1 and {len(labels)} (the number of labels); got {top_k}",
+        )
+    uploads = await read_uploads(request, settings, metrics)
+    request.state.images = len(uploads)
+    metadata, pixels = None, []
+    for attempt in range(_SWAP_RETRIES):
+        if servable.model.metadata != metadata:
+            metadata = servable.model.metadata
+            pixels = await decode_all(uploads, metadata, settings, metrics, state.decode_executor)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded(settings.request_timeout_s)
+        try:
+            rows = await _unless_disconnected(request, servable.batcher.submit(pixels, remaining))
+            break
+        except BatcherClosed:  # the version was swapped out between lookup and submit
+            if attempt == _SWAP_RETRIES - 1:
+                raise
+            servable = await manager.get(model, ref)
+    return _response(request, servable, rows, top_k)
+
+
+def _response(
+    request: Request, servable: Servable, rows: list[np.ndarray], top_k: int
+) -> ClassifyResponse:
+    labels = servable.model.labels
+    counter = request.app.state.metrics.predictions
+    results = []
+    for row in rows:
+        best = np.argsort(-row, kind="stable")[:top_k]
+        counter.labels(servable.model.name, labels[best[0]]).inc()
+        results.append(
+            ImageResult(
+                predictions=[Prediction(label=labels[i], confidence=float(row[i])) for i in best]
+            )
+        )
+    request.state.model = servable.model.name
+    request.state.version = servable.version
+    return ClassifyResponse(
+        model=servable.model.name,
+        version=servable.version,
+        predictions=results[0].predictions,
+        results=results,
+    )
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it (so its images are never run) if the client hangs up."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        raise ClientGone()
+    return task.result()
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

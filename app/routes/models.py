@@ -1,0 +1,83 @@
+"""What the store holds and what this replica serves."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+
+from app.errors import from_store_error
+from app.model_manager import ModelManager
+from app.schemas import ERROR_RESPONSES, ModelList, ModelSummary, VersionDetail
+from model_store.errors import ModelStoreError
+
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=ERROR_RESPONSES)
+
+
+def _summary(manager: ModelManager, name: str) -> ModelSummary:
+    store = manager.store
+    here = name == manager.name
+    return ModelSummary(
+        name=name,
+        versions=store.versions(name),
+        aliases=store.aliases(name),
+        served_version=manager.served.version if here and manager.served else None,
+        served_alias=(manager.settings.model_alias or None) if here else None,
+        loaded_versions=manager.loaded_versions if here else [],
+    )
+
+
+def _detail(manager: ModelManager, name: str, version: int) -> VersionDetail:
+    store = manager.store
+    metadata = store.metadata(name, version)
+    here = name == manager.name
+    return VersionDetail(
+        name=name,
+        version=version,
+        served=here and manager.served is not None and manager.served.version == version,
+        loaded=here and version in manager.loaded_versions,
+        aliases=sorted(a for a, v in store.aliases(name).items() if v == version),
+        created_at=metadata.created_at,
+        labels=metadata.labels,
+        input=metadata.input.model_dump(),
+        preprocessing=metadata.preprocessing.model_dump(),
+        test_metrics=metadata.metrics.test.model_dump(exclude={"per_class"}),
+        training=metadata.training.model_dump(),
+    )
+
+
+@router.get("", response_model=ModelList)
+async def list_models(request: Request) -> ModelList:
+    """Every model in the store, with versions, aliases and what is served."""
+    manager: ModelManager = request.app.state.manager
+
+    def collect() -> ModelList:
+        return ModelList(models=[_summary(manager, name) for name in manager.store.models()])
+
+    try:
+        return await asyncio.to_thread(collect)
+    except ModelStoreError as exc:
+        raise from_store_error(exc) from exc
+
+
+@router.get("/{model}", response_model=ModelSummary)
+async def get_model(request: Request, model: str) -> ModelSummary:
+    """One model's versions and aliases."""
+    manager: ModelManager = request.app.state.manager
+    try:
+        return await asyncio.to_thread(_summary, manager, model)
+    except ModelStoreError as exc:
+        raise from_store_error(exc) from exc
+
+
+@router.get("/{model}/versions/{version}", response_model=VersionDetail)
+async def get_version(
+    request: Request, model: str, version: Annotated[int, Path(ge=0)]
+) -> VersionDetail:
+    """One version's labels, input, preprocessing, test metrics and training summary."""
+    manager: ModelManager = request.app.state.manager
+    try:
+        return await asyncio.to_thread(_detail, manager, model, version)
+    except ModelStoreError as exc:
+        raise from_store_error(exc) from exc

@@ -1,0 +1,88 @@
+"""Response bodies, declared so /docs shows what each endpoint returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Prediction(BaseModel):
+    label: str = Field(examples=["Sneaker"])
+    confidence: float = Field(ge=0, le=1, examples=[0.97])
+
+
+class ImageResult(BaseModel):
+    predictions: list[Prediction] = Field(description="top_k labels, most confident first")
+
+
+class ClassifyResponse(BaseModel):
+    model: str = Field(examples=["fashion"])
+    version: int = Field(examples=[3])
+    predictions: list[Prediction] = Field(description="the first image's predictions")
+    results: list[ImageResult] = Field(description="one entry per image, in upload order")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["unsupported_media_type"])
+    message: str
+    request_id: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ModelSummary(BaseModel):
+    name: str
+    versions: list[int]
+    aliases: dict[str, int]
+    served_version: int | None = Field(
+        default=None, description="the version /classify uses (None when not served here)"
+    )
+    served_alias: str | None = Field(default=None, description="alias followed; None = latest")
+    loaded_versions: list[int] = Field(default_factory=list)
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class VersionDetail(BaseModel):
+    name: str
+    version: int
+    served: bool
+    loaded: bool
+    aliases: list[str]
+    created_at: datetime
+    labels: list[str]
+    input: dict[str, Any]
+    preprocessing: dict[str, Any]
+    test_metrics: dict[str, Any]
+    training: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(examples=["ready"])
+    model: str
+    version: int
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Bad request (empty or missing file, bad base64, malformed JSON)",
+        401: "Missing or wrong API key",
+        404: "Unknown model, version or alias",
+        413: "Upload too large, too many images or too many pixels",
+        415: "Not a supported image format",
+        422: "Invalid parameter (e.g. top_k)",
+        503: "Queue full or model not ready (see Retry-After)",
+        504: "Deadline exceeded",
+    }.items()
+}

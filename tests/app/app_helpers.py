@@ -1,0 +1,130 @@
+"""Helpers for the app tests: a real uvicorn server in a thread, a model gate, t10k images."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uvicorn
+from PIL import Image
+from prometheus_client import CollectorRegistry
+
+from app.config import Settings
+from app.main import create_app
+from model_store import ModelStore
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+T10K_IMAGES = FASHION_DIR / "t10k-images-idx3-ubyte.gz"
+STARTUP_TIMEOUT_S = 120.0
+HOLD_TIMEOUT_S = 60.0
+
+
+@dataclass
+class ModelGate:
+    """A predict hook the test controls: `hold()` blocks the model thread until `release()`."""
+
+    _open: threading.Event = field(default_factory=threading.Event)
+    batch_sizes: list[int] = field(default_factory=list)
+    entered: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._open.set()
+
+    def hold(self) -> None:
+        self._open.clear()
+        self.entered.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def __call__(self, batch: np.ndarray) -> None:
+        self.entered.set()
+        if not self._open.wait(HOLD_TIMEOUT_S):
+            raise RuntimeError("test gate was never released")
+        self.batch_sizes.append(len(batch))
+
+
+@dataclass
+class Server:
+    url: str
+    app: Any
+    registry: CollectorRegistry
+    gate: ModelGate
+    store: ModelStore
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+        """Poll until `condition()` holds (state changes made by the server thread)."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not reached in time")
+            time.sleep(0.01)
+
+
+def make_settings(store_root: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "model_store": store_root,
+        "model_name": "fashion",
+        "poll_interval_s": 0,
+        "max_batch_delay_ms": 20,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextmanager
+def run_server(
+    settings: Settings, gate: ModelGate | None = None, wait_ready: bool = True
+) -> Iterator[Server]:
+    """A real uvicorn on a free loopback port, serving `create_app(settings)` from a thread."""
+    gate = gate or ModelGate()
+    registry = CollectorRegistry()
+    store = ModelStore(settings.model_store)
+    app = create_app(settings, registry=registry, store=store, predict_hook=gate)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    handle = Server(f"http://127.0.0.1:{port}", app, registry, gate, store)
+    try:
+        handle.wait_for(lambda: server.started, STARTUP_TIMEOUT_S)
+        if wait_ready:
+            handle.wait_for(lambda: app.state.manager.ready, STARTUP_TIMEOUT_S)
+        yield handle
+    finally:
+        gate.release()
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The t10k images the version was evaluated on, with the probabilities it gave them."""
+
+    images: np.ndarray  # uint8 [n, 28, 28]
+    labels: np.ndarray
+    probabilities: np.ndarray
+
+
+def encode(pixels: np.ndarray, fmt: str = "PNG", **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
