@@ -10,6 +10,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -140,3 +141,33 @@ def ensure_dirs(path: Path) -> list[Path]:
     if not path.is_dir():
         raise NotADirectoryError(f"{path} is not a directory")
     return created
+
+
+def replace_dir_with_copy(source: Path, target: Path, scratch_prefix: str) -> None:
+    """Make `target` a copy of `source`; readers see the old or the new tree, never a mix.
+
+    The copy is written beside `target` under `scratch_prefix` and swapped in with
+    renameat2(RENAME_EXCHANGE) (or, without it, two renames: briefly absent, never partial).
+    """
+    parent = target.parent
+    scratch = Path(tempfile.mkdtemp(prefix=f"{scratch_prefix}new-", dir=parent))
+    old = parent / f"{scratch_prefix}old-{secrets.token_hex(4)}"
+    try:
+        shutil.copytree(source, scratch, dirs_exist_ok=True)
+        fsync_tree(scratch)
+        if not target.exists():
+            os.rename(scratch, target)
+        elif exchange(scratch, target):
+            old = scratch
+        else:
+            os.rename(target, old)
+            try:
+                os.rename(scratch, target)
+            except OSError:
+                os.rename(old, target)
+                raise
+        fsync_dir(parent)
+    finally:
+        for leftover in (scratch, old):
+            if leftover.exists():
+                remove_tree(leftover)

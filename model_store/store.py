@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from model_store import aliases as alias_files
-from model_store.checksums import compute_checksums
+from model_store.checksums import SCRATCH_PREFIX, compute_checksums
 from model_store.errors import (
     AliasNotFound,
     CorruptVersion,
@@ -32,12 +32,12 @@ from model_store.errors import (
 )
 from model_store.fsutil import (
     ensure_dirs,
-    exchange,
     exclusive_lock,
     fsync_dir,
     fsync_tree,
     remove_empty_dirs,
     remove_tree,
+    replace_dir_with_copy,
 )
 from model_store.names import LATEST, check_alias, check_name, check_version, parse_version_dir
 from model_store.schema import EVALUATION_DIR, METADATA_FILE, NAME_PATTERN, ModelMetadata
@@ -135,6 +135,8 @@ class ModelStore:
         try:
             metadata = read_metadata(path)
         except (OSError, ValueError) as exc:
+            if not path.is_dir():  # removed (gc) since we found it
+                raise VersionNotFound(f"model {name!r} version {version} was just removed") from exc
             raise CorruptVersion(
                 f"{name} version {version}: metadata.json is unreadable: {describe_error(exc)}"
             ) from exc
@@ -299,26 +301,5 @@ class ModelStore:
             raise ModelStoreError(f"{new_dir} is not a directory")
         with self._locked(name):
             version_dir = self.version_dir(name, version)
-            current = version_dir / EVALUATION_DIR
-            scratch = Path(tempfile.mkdtemp(prefix=".evaluation-new-", dir=version_dir))
-            old = version_dir / f".evaluation-old-{secrets.token_hex(4)}"
-            try:
-                shutil.copytree(new_dir, scratch, dirs_exist_ok=True)
-                fsync_tree(scratch)
-                if not current.exists():
-                    os.rename(scratch, current)
-                elif exchange(scratch, current):
-                    old = scratch
-                else:  # no renameat2: evaluation/ is briefly absent, never half-written
-                    os.rename(current, old)
-                    try:
-                        os.rename(scratch, current)
-                    except OSError:
-                        os.rename(old, current)
-                        raise
-                fsync_dir(version_dir)
-            finally:
-                for leftover in (scratch, old):
-                    if leftover.exists():
-                        remove_tree(leftover)
+            replace_dir_with_copy(new_dir, version_dir / EVALUATION_DIR, SCRATCH_PREFIX)
         logger.info("%s version %d: evaluation replaced", name, version)
