@@ -59,7 +59,9 @@ class CorruptImage(ImageError):
     status = 400
 
 
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = 0) -> Image.Image:
+def decode_image(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = 0
+) -> Image.Image:
     """Decode the first frame of an encoded image, upright (EXIF orientation applied).
 
     The pixel count is checked from the header, before any pixel is decoded. `draft_side`
@@ -88,7 +90,9 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: 
         )
     try:
         if draft_side and image.format == "JPEG":
-            image.draft(image.mode if image.mode in ("L", "RGB") else None, (draft_side, draft_side))
+            image.draft(
+                image.mode if image.mode in ("L", "RGB") else None, (draft_side, draft_side)
+            )
         image.seek(0)
         image.load()
         return ImageOps.exif_transpose(image)
@@ -110,7 +114,11 @@ def _to_mode(image: Image.Image, mode: str, alpha_background: int) -> Image.Imag
         background = Image.new("RGBA", rgba.size, (alpha_background,) * 3 + (255,))
         image = Image.alpha_composite(background, rgba)
     if image.mode != mode:
-        image = image.convert("RGB").convert(mode) if image.mode not in ("L", "RGB") else image.convert(mode)
+        image = (
+            image.convert("RGB").convert(mode)
+            if image.mode not in ("L", "RGB")
+            else image.convert(mode)
+        )
     return image
 
 

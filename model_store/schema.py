@@ -18,7 +18,7 @@ class _Strict(BaseModel):
 
 
 class InputSpec(_Strict):
-    """The pixels the SavedModel's serving signature takes: uint8 `[batch, height, width, channels]`."""
+    """The pixels the serving signature takes: uint8 `[batch, height, width, channels]`."""
 
     height: int = Field(gt=0, le=4096)
     width: int = Field(gt=0, le=4096)
