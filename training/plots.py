@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 DPI = 110
 
@@ -63,9 +64,16 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            epochs = max(len(line.get_xdata()) for line in ax.lines)
+            if epochs <= 20:
+                ax.set_xticks(range(1, epochs + 1))
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlim(0.5, epochs + 0.5)
         else:
             ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
     return _save(figure, path)
 
 
