@@ -107,6 +107,8 @@ async def _classify(
         try:
             rows = await _unless_disconnected(request, servable.batcher.submit(pixels, remaining))
             break
+        except DeadlineExceeded:
+            raise DeadlineExceeded(settings.request_timeout_s) from None
         except BatcherClosed:  # the version was swapped out between lookup and submit
             if attempt == _SWAP_RETRIES - 1:
                 raise

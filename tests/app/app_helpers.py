@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 import threading
@@ -25,11 +26,16 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 T10K_IMAGES = FASHION_DIR / "t10k-images-idx3-ubyte.gz"
 STARTUP_TIMEOUT_S = 120.0
 HOLD_TIMEOUT_S = 60.0
+POISON = 77
 
 
 @dataclass
 class ModelGate:
-    """A predict hook the test controls: `hold()` blocks the model thread until `release()`."""
+    """A predict hook the test controls: `hold()` blocks the model thread until `release()`.
+
+    It records every batch size it sees, and raises for any batch holding an image whose
+    top-left pixel is `POISON` (so a test can make one image fail on the server).
+    """
 
     _open: threading.Event = field(default_factory=threading.Event)
     batch_sizes: list[int] = field(default_factory=list)
@@ -46,22 +52,35 @@ class ModelGate:
         self._open.set()
 
     def __call__(self, batch: np.ndarray) -> None:
+        self.batch_sizes.append(len(batch))
         self.entered.set()
         if not self._open.wait(HOLD_TIMEOUT_S):
             raise RuntimeError("test gate was never released")
-        self.batch_sizes.append(len(batch))
+        if np.any(batch[:, 0, 0, 0] == POISON):
+            raise ValueError("poisoned image")
 
 
 @dataclass
 class Server:
     url: str
+    uvicorn: uvicorn.Server
     app: Any
     registry: CollectorRegistry
     gate: ModelGate
     store: ModelStore
 
+    def stop(self) -> None:
+        """Begin uvicorn's graceful shutdown (as SIGTERM would)."""
+        self.uvicorn.should_exit = True
+
     def metric(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels) or 0.0
+
+    async def until(self, condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+        """Like `wait_for`, yielding to the test's event loop (so its requests get sent)."""
+        async with asyncio.timeout(timeout_s):
+            while not condition():
+                await asyncio.sleep(0.005)
 
     def wait_for(self, condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
         """Poll until `condition()` holds (state changes made by the server thread)."""
@@ -102,7 +121,7 @@ def run_server(
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    handle = Server(f"http://127.0.0.1:{port}", app, registry, gate, store)
+    handle = Server(f"http://127.0.0.1:{port}", server, app, registry, gate, store)
     try:
         handle.wait_for(lambda: server.started, STARTUP_TIMEOUT_S)
         if wait_ready:

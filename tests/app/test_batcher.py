@@ -1,0 +1,209 @@
+"""The batcher's concurrency logic, with a fake model the test controls through events."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from app.batcher import Batcher, BatcherClosed
+from app.errors import DeadlineExceeded, Overloaded
+from app.metrics import Metrics
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+SHAPE = (2, 2, 1)
+
+
+class FakeModel:
+    """Returns each image's first pixel as its 'probability'; can be held, or fail on a pixel."""
+
+    def __init__(self, poison: int | None = None, extra_row: bool = False) -> None:
+        self.batches: list[list[int]] = []
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.poison = poison
+        self.extra_row = extra_row
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        ids = [int(image[0, 0, 0]) for image in batch]
+        self.batches.append(ids)
+        self.entered.set()
+        assert self.gate.wait(10)
+        if self.poison is not None and self.poison in ids:
+            raise ValueError(f"cannot classify image {self.poison}")
+        rows = np.array(ids, dtype=np.float32)[:, None]
+        return np.vstack([rows, rows[:1]]) if self.extra_row else rows
+
+
+def image(value: int) -> np.ndarray:
+    return np.full(SHAPE, value, dtype=np.uint8)
+
+
+def make_batcher(model: FakeModel, **options: object) -> Batcher:
+    settings: dict[str, object] = {
+        "max_batch_size": 8,
+        "max_batch_delay_s": 0.05,
+        "max_queue": 16,
+        "metrics": Metrics(),
+        "input_shape": SHAPE,
+        "retry_after_s": 2,
+    }
+    settings.update(options)
+    batcher = Batcher("test", model, **settings)  # type: ignore[arg-type]
+    batcher.start()
+    return batcher
+
+
+async def wait_until(condition, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+async def hold_first_batch(batcher: Batcher, model: FakeModel) -> asyncio.Task:
+    """Submit image 100 and keep it inside the model until `model.gate` is set."""
+    model.gate.clear()
+    blocker = asyncio.ensure_future(batcher.submit([image(100)], 10))
+    await asyncio.to_thread(model.entered.wait, 5)
+    return blocker
+
+
+async def test_concurrent_items_share_a_batch_and_results_reach_their_callers() -> None:
+    model = FakeModel()
+    batcher = make_batcher(model)
+    blocker = await hold_first_batch(batcher, model)
+    callers = [asyncio.ensure_future(batcher.submit([image(i)], 10)) for i in range(6)]
+    await wait_until(lambda: batcher.depth == 6)
+    model.gate.set()
+    results = await asyncio.gather(*callers)
+    assert [float(r[0][0]) for r in results] == [float(i) for i in range(6)]
+    assert await blocker
+    assert model.batches == [[100], list(range(6))]
+    await batcher.close(5)
+
+
+async def test_batches_never_exceed_the_size_limit_and_a_request_can_hold_many_images() -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, max_batch_size=4)
+    blocker = await hold_first_batch(batcher, model)
+    many = asyncio.ensure_future(batcher.submit([image(i) for i in range(10)], 10))
+    await wait_until(lambda: batcher.depth == 10)
+    model.gate.set()
+    rows = await many
+    await blocker
+    assert [float(r[0]) for r in rows] == [float(i) for i in range(10)]
+    assert [len(b) for b in model.batches] == [1, 4, 4, 2]
+    await batcher.close(5)
+
+
+async def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, max_queue=3)
+    blocker = await hold_first_batch(batcher, model)
+    queued = [asyncio.ensure_future(batcher.submit([image(i)], 10)) for i in range(3)]
+    await wait_until(lambda: batcher.depth == 3)
+    with pytest.raises(Overloaded) as refused:
+        await batcher.submit([image(9)], 10)
+    assert refused.value.status == 503
+    assert refused.value.headers["Retry-After"] == "2"
+    model.gate.set()
+    assert len(await asyncio.gather(*queued)) == 3  # nothing queued was lost
+    await blocker
+    await batcher.close(5)
+
+
+async def test_a_late_item_gets_deadline_exceeded_and_is_never_run() -> None:
+    model = FakeModel()
+    batcher = make_batcher(model)
+    blocker = await hold_first_batch(batcher, model)
+    with pytest.raises(DeadlineExceeded):
+        await batcher.submit([image(7)], 0.05)
+    model.gate.set()
+    await blocker
+    assert await batcher.submit([image(8)], 10)
+    assert model.batches == [[100], [8]]
+    await batcher.close(5)
+
+
+async def test_a_cancelled_caller_is_dropped_before_inference() -> None:
+    model = FakeModel()
+    batcher = make_batcher(model)
+    blocker = await hold_first_batch(batcher, model)
+    gone = asyncio.ensure_future(batcher.submit([image(5)], 10))
+    kept = asyncio.ensure_future(batcher.submit([image(6)], 10))
+    await wait_until(lambda: batcher.depth == 2)
+    gone.cancel()
+    model.gate.set()
+    await blocker
+    assert float((await kept)[0][0]) == 6.0
+    assert model.batches == [[100], [6]]
+    await batcher.close(5)
+
+
+async def test_one_bad_image_fails_alone_and_its_error_travels_as_an_exception() -> None:
+    model = FakeModel(poison=3)
+    batcher = make_batcher(model)
+    blocker = await hold_first_batch(batcher, model)
+    callers = [asyncio.ensure_future(batcher.submit([image(i)], 10)) for i in range(5)]
+    await wait_until(lambda: batcher.depth == 5)
+    model.gate.set()
+    outcomes = await asyncio.gather(*callers, return_exceptions=True)
+    await blocker
+    assert isinstance(outcomes[3], ValueError)
+    assert "cannot classify image 3" in str(outcomes[3])
+    assert [float(o[0][0]) for i, o in enumerate(outcomes) if i != 3] == [0.0, 1.0, 2.0, 4.0]
+    await batcher.close(5)
+
+
+async def test_a_model_returning_the_wrong_count_is_an_error_not_a_shuffle() -> None:
+    batcher = make_batcher(FakeModel(extra_row=True))
+    with pytest.raises(RuntimeError, match="2 outputs for 1 inputs"):
+        await batcher.submit([image(1)], 10)
+    await batcher.close(5)
+
+
+async def test_close_finishes_queued_work_then_refuses_new_work() -> None:
+    model = FakeModel()
+    batcher = make_batcher(model, max_batch_size=2)
+    blocker = await hold_first_batch(batcher, model)
+    queued = [asyncio.ensure_future(batcher.submit([image(i)], 10)) for i in range(5)]
+    await wait_until(lambda: batcher.depth == 5)
+    closing = asyncio.ensure_future(batcher.close(10))
+    await asyncio.sleep(0.01)
+    with pytest.raises(BatcherClosed):
+        await batcher.submit([image(9)], 10)
+    model.gate.set()
+    await closing
+    assert [float(r[0][0]) for r in await asyncio.gather(*queued)] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert await blocker
+
+
+async def test_metrics_record_queue_depth_and_batch_sizes() -> None:
+    model = FakeModel()
+    metrics = Metrics()
+    batcher = make_batcher(model, metrics=metrics)
+    blocker = await hold_first_batch(batcher, model)
+    queued = [asyncio.ensure_future(batcher.submit([image(i)], 10)) for i in range(3)]
+    await wait_until(lambda: batcher.depth == 3)
+    assert metrics.registry.get_sample_value("tagger_queue_depth", {"model": "test"}) == 3
+    model.gate.set()
+    await asyncio.gather(blocker, *queued)
+    sample = metrics.registry.get_sample_value
+    assert sample("tagger_queue_depth", {"model": "test"}) == 0
+    assert sample("tagger_batch_size_count", {"model": "test"}) == 2
+    assert sample("tagger_batch_size_sum", {"model": "test"}) == 4
+    assert sample("tagger_batch_wait_seconds_count", {"model": "test"}) == 4
+    assert sample("tagger_inference_seconds_count", {"model": "test"}) == 2
+    await batcher.close(5)
+
+
+async def test_an_image_of_the_wrong_shape_is_refused_before_queueing() -> None:
+    batcher = make_batcher(FakeModel())
+    with pytest.raises(ValueError, match="shape"):
+        await batcher.submit([np.zeros((3, 3, 1), np.uint8)], 10)
+    assert batcher.depth == 0
+    await batcher.close(5)
