@@ -27,6 +27,9 @@ T10K_IMAGES = FASHION_DIR / "t10k-images-idx3-ubyte.gz"
 STARTUP_TIMEOUT_S = 120.0
 HOLD_TIMEOUT_S = 60.0
 POISON = 77
+# Limits of the shared `server` fixture.
+LIMIT_BYTES = 200_000
+LIMIT_PIXELS = 1_000_000
 
 
 @dataclass

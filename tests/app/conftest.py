@@ -11,7 +11,15 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from app_helpers import T10K_IMAGES, Evaluated, Server, make_settings, run_server
+from app_helpers import (
+    LIMIT_BYTES,
+    LIMIT_PIXELS,
+    T10K_IMAGES,
+    Evaluated,
+    Server,
+    make_settings,
+    run_server,
+)
 
 
 @pytest.fixture
@@ -32,7 +40,10 @@ def shared_root(trained_store: Any, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="module")
 def server(shared_root: Path) -> Iterator[Server]:
     """One ready server for the tests that do not change its settings or store."""
-    with run_server(make_settings(shared_root, max_images_per_request=4)) as handle:
+    settings = make_settings(
+        shared_root, max_images_per_request=4, max_upload_bytes=LIMIT_BYTES, max_pixels=LIMIT_PIXELS
+    )
+    with run_server(settings) as handle:
         yield handle
 
 

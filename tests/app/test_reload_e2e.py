@@ -1,0 +1,120 @@
+"""Hot reload: new versions are swapped in under load; broken ones never disturb serving."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from app_helpers import Evaluated, Server, encode, make_settings, run_server
+
+from model_store import ModelStore
+from model_store.schema import METADATA_FILE
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+URL = "/v1/models/fashion/classify"
+
+
+def republish(store: ModelStore, version: int, corrupt: bool = False) -> int:
+    """Publish a copy of `version` as a new version (optionally with a garbage SavedModel)."""
+    source = store.version_dir("fashion", version)
+    metadata = store.metadata("fashion", version)
+    with store.staging("fashion") as staged:
+        shutil.copytree(source, staged, dirs_exist_ok=True)
+        (staged / METADATA_FILE).unlink()
+        if corrupt:
+            (staged / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+        published = store.publish("fashion", staged, metadata.model_copy(update={"files": {}}))
+    return published.version
+
+
+async def traffic(server: Server, pixels: np.ndarray, stop: asyncio.Event) -> list[tuple]:
+    """Send requests back to back until `stop`; returns (status, version) for each."""
+    seen = []
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        while not stop.is_set():
+            response = await http.post(URL, files={"file": ("a.png", encode(pixels), "image/png")})
+            body = response.json()
+            seen.append((response.status_code, body.get("version"), body))
+    return seen
+
+
+async def test_a_new_version_is_swapped_in_without_failing_a_request(
+    store_root: Path, evaluated: Evaluated, trained_store
+) -> None:
+    old = trained_store.version
+    settings = make_settings(store_root, poll_interval_s=0.1)
+    with run_server(settings) as server:
+        stop = asyncio.Event()
+        clients = [
+            asyncio.ensure_future(traffic(server, evaluated.images[i], stop)) for i in range(3)
+        ]
+        await server.until(lambda: server.metric("tagger_batch_size_count", model="fashion") > 5)
+        new = await asyncio.to_thread(republish, server.store, old)
+        await server.until(lambda: server.app.state.manager.served.version == new, 120)
+        await server.until(lambda: server.metric("tagger_batch_size_count", model="fashion") > 5)
+        await asyncio.sleep(0.3)
+        stop.set()
+        runs = await asyncio.gather(*clients)
+        assert server.metric("tagger_model_info", model="fashion", version=str(new)) == 1
+        assert (
+            server.registry.get_sample_value(
+                "tagger_model_info", {"model": "fashion", "version": str(old)}
+            )
+            is None
+        )
+    for seen in runs:
+        assert all(status == 200 for status, _, _ in seen), [b for s, _, b in seen if s != 200]
+        versions = [version for _, version, _ in seen]
+        assert versions == sorted(versions)  # never back to the old one after the swap
+        assert versions[0] == old
+        assert versions[-1] == new
+
+
+async def test_a_corrupt_version_is_counted_and_the_old_one_keeps_serving(
+    store_root: Path, evaluated: Evaluated, trained_store
+) -> None:
+    good = trained_store.version
+    png = {"file": ("a.png", encode(evaluated.images[0]), "image/png")}
+    with run_server(make_settings(store_root, poll_interval_s=0.1)) as server:
+        failures = "tagger_model_reload_failures_total"
+        assert server.metric(failures, model="fashion") == 0
+        bad = await asyncio.to_thread(republish, server.store, good, True)
+        await server.until(lambda: server.metric(failures, model="fashion") == 1, 120)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            response = await http.post(URL, files=png)
+            assert response.status_code == 200
+            assert response.json()["version"] == good
+            pinned = await http.post(f"/v1/models/fashion/versions/{bad}/classify", files=png)
+            assert pinned.status_code == 500
+            assert pinned.json()["error"]["code"] == "model_load_failed"
+            assert (await http.get("/readyz")).json()["version"] == good
+            await asyncio.sleep(0.5)  # several more polls: the bad version is not retried
+        assert server.metric(failures, model="fashion") == 1
+        assert server.app.state.manager.served.version == good
+
+
+async def test_the_configured_alias_is_served_and_pinned_versions_load_on_demand(
+    store_root: Path, evaluated: Evaluated, trained_store
+) -> None:
+    store = ModelStore(store_root)
+    first = trained_store.version
+    second = republish(store, first)
+    store.promote("fashion", first, "stable")
+    png = {"file": ("a.png", encode(evaluated.images[0]), "image/png")}
+    settings = make_settings(store_root, model_alias="stable", poll_interval_s=0.1)
+    with run_server(settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            assert (await http.post(URL, files=png)).json()["version"] == first
+            pinned = await http.post(f"/v1/models/fashion/versions/{second}/classify", files=png)
+            assert pinned.json()["version"] == second
+            assert server.app.state.manager.loaded_versions == [first, second]
+            store.promote("fashion", second, "stable")  # the pinned copy becomes the served one
+            await server.until(lambda: server.app.state.manager.served.version == second, 120)
+            assert (await http.post(URL, files=png)).json()["version"] == second
+            canary = await http.post("/v1/models/fashion/labels/stable/classify", files=png)
+            assert canary.json()["version"] == second
