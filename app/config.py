@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     # Alias to serve ("stable", "canary", ...); empty serves the latest version.
     model_alias: str = ""
     poll_interval_s: float = Field(default=5.0, ge=0)  # 0 disables watching the store
-    max_loaded_versions: int = Field(default=2, ge=0)  # pinned versions kept besides the served one
+    max_loaded_versions: int = Field(default=2, ge=1)  # pinned versions kept besides the served one
 
     max_batch_size: int = Field(default=32, ge=1, le=4096)
     max_batch_delay_ms: float = Field(default=5.0, ge=0, le=10_000)

@@ -67,6 +67,11 @@ async def test_a_full_queue_answers_503_at_once_and_loses_nothing(
             assert refused.headers["retry-after"] == "3"
             assert refused.json()["error"]["code"] == "overloaded"
             assert "queue is full" in refused.json()["error"]["message"]
+            # Operations endpoints never wait on the model or its queue.
+            scrape = await http.get("/metrics")
+            assert scrape.status_code == 200
+            assert 'tagger_queue_depth{model="fashion"} 4.0' in scrape.text
+            assert (await http.get("/readyz")).status_code == 200
             server.gate.release()
             answered = await asyncio.gather(blocker, *queued)
         assert [r.status_code for r in answered] == [200] * 5

@@ -1,0 +1,59 @@
+"""Settings: read from TAGGER_* variables, validated with messages that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from app.config import Settings, get_settings
+
+
+def test_defaults_and_env_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAGGER_MODEL_STORE", "/srv/models")
+    monkeypatch.setenv("TAGGER_MAX_BATCH_DELAY_MS", "2.5")
+    monkeypatch.setenv("TAGGER_AUTH_EXEMPT_PATHS", "/healthz, /metrics")
+    monkeypatch.setenv("TAGGER_API_KEY", "")
+    monkeypatch.setenv("TAGGER_LOG_LEVEL", "debug")
+    settings = Settings()
+    assert settings.model_store == Path("/srv/models")
+    assert settings.max_batch_delay_s == 0.0025
+    assert settings.auth_exempt_paths == ("/healthz", "/metrics")
+    assert settings.api_key is None  # empty means auth off
+    assert settings.log_level == "DEBUG"
+    assert (settings.port, settings.model_name, settings.model_alias) == (8000, "fashion", "")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TAGGER_MAX_QUEUE": "4", "TAGGER_MAX_BATCH_SIZE": "8"}, "TAGGER_MAX_QUEUE (4)"),
+        ({"TAGGER_MODEL_NAME": "Bad Name"}, "TAGGER_MODEL_NAME 'Bad Name'"),
+        ({"TAGGER_MODEL_ALIAS": "123"}, "TAGGER_MODEL_ALIAS '123'"),
+        ({"TAGGER_LOG_LEVEL": "loud"}, "TAGGER_LOG_LEVEL 'LOUD'"),
+        ({"TAGGER_AUTH_EXEMPT_PATHS": "healthz"}, "must start with '/'"),
+        ({"TAGGER_MAX_BATCH_SIZE": "0"}, "max_batch_size"),
+        ({"TAGGER_REQUEST_TIMEOUT_MS": "-1"}, "request_timeout_ms"),
+    ],
+)
+def test_bad_values_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Settings()
+
+
+def test_get_settings_is_cached() -> None:
+    get_settings.cache_clear()
+    try:
+        assert get_settings() is get_settings()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_latest_alias_means_latest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAGGER_MODEL_ALIAS", "latest")
+    assert Settings().model_alias == ""
