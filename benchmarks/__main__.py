@@ -76,7 +76,7 @@ async def run_service_parts(
             service, image, plan.unbatched_clients, (1,), plan
         )
 
-    sustainable = report.sustainable_rate(results["service"])
+    sustainable = report.sustainable_rate(results["service"], results.get("hey", []))
     small_queue = {"TAGGER_MAX_QUEUE": str(plan.overload_max_queue)}
     with Service(store_root, name, scratch / "overload.log", small_queue) as service:
         results["overload"] = await scenarios.overload(service, image, sustainable, plan)
@@ -89,7 +89,10 @@ async def run_service_parts(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("httpx", "httpcore"):  # one line per request would slow the load generator
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     plan = scenarios.QUICK if args.quick else scenarios.FULL
     if args.soak_seconds is not None:
         plan = dataclasses.replace(plan, soak_seconds=args.soak_seconds)

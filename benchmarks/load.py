@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -30,6 +31,9 @@ class LoadResult:
     latencies_s: list[float] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     offered_per_s: float | None = None  # open loop: the arrival rate actually achieved
+    failures: dict[str, int] = field(default_factory=dict)  # client-side errors by type
+    # Open loop only: from the first byte sent (without waiting for a client connection).
+    wire_latencies_s: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> int:
@@ -52,6 +56,7 @@ class LoadResult:
             "requests_per_s": stats.rate(self.ok, self.seconds),
             "images_per_s": stats.rate(self.ok * self.images_per_request, self.seconds),
             **stats.latency_summary(ok_latencies),
+            "client_failures": dict(self.failures),
             **({"offered_per_s": self.offered_per_s} if self.offered_per_s is not None else {}),
         }
 
@@ -61,23 +66,65 @@ def multipart(image: bytes, count: int, content_type: str = "image/png") -> File
     return [("file", (f"image{i}.png", image, content_type)) for i in range(count)]
 
 
-def make_client(connections: int, timeout_s: float = 30.0) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(limits=limits, timeout=timeout_s)
+class ClientPool:
+    """Many small httpx clients instead of one big one.
+
+    One `AsyncClient` with hundreds of connections spends more CPU managing its pool than
+    sending requests, so each client here holds at most `per_client` connections.
+    """
+
+    def __init__(self, connections: int, per_client: int = 4, timeout_s: float = 30.0) -> None:
+        count = max(1, -(-connections // per_client))
+        limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+        self.clients = [httpx.AsyncClient(limits=limits, timeout=timeout_s) for _ in range(count)]
+
+    def client(self, index: int) -> httpx.AsyncClient:
+        return self.clients[index % len(self.clients)]
+
+    async def __aenter__(self) -> ClientPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.gather(*(client.aclose() for client in self.clients))
 
 
-async def _post(client: httpx.AsyncClient, url: str, files: Files) -> tuple[float, int]:
+async def _post(
+    client: httpx.AsyncClient, url: str, files: Files, wire: bool = False
+) -> tuple[float, int, str, float]:
+    """(latency, status, error class name or "", latency on the wire or NaN).
+
+    With `wire`, the second latency starts when the request's first byte goes out (httpcore's
+    trace hook), leaving out time spent waiting for a free client connection.
+    """
+    sent_at = math.nan
+
+    async def trace(event: str, info: object) -> None:
+        nonlocal sent_at
+        if event == "http11.send_request_headers.started":
+            sent_at = time.perf_counter()
+
     start = time.perf_counter()
     try:
-        response = await client.post(url, files=files)
-        status = response.status_code
-    except httpx.HTTPError:
-        status = NO_ANSWER
-    return time.perf_counter() - start, status
+        async with asyncio.timeout(client.timeout.read):  # a whole-request limit
+            extensions = {"trace": trace} if wire else None
+            response = await client.post(url, files=files, extensions=extensions)
+        status, error = response.status_code, ""
+    except (httpx.HTTPError, TimeoutError) as exc:
+        status, error = NO_ANSWER, type(exc).__name__
+    end = time.perf_counter()
+    return end - start, status, error, end - sent_at
+
+
+def _record(result: LoadResult, latency: float, status: int, error: str, wire: float) -> None:
+    result.latencies_s.append(latency)
+    result.statuses.append(status)
+    result.wire_latencies_s.append(wire)
+    if error:
+        result.failures[error] = result.failures.get(error, 0) + 1
 
 
 async def closed_loop(
-    client: httpx.AsyncClient, url: str, files: Files, clients: int, seconds: float
+    pool: ClientPool, url: str, files: Files, clients: int, seconds: float
 ) -> LoadResult:
     """`clients` workers, each sending its next request as soon as the previous one is answered.
 
@@ -88,19 +135,18 @@ async def closed_loop(
     start = time.perf_counter()
     deadline = start + seconds
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
+        client = pool.client(index)
         while time.perf_counter() < deadline:
-            latency, status = await _post(client, url, files)
-            result.latencies_s.append(latency)
-            result.statuses.append(status)
+            _record(result, *await _post(client, url, files))
 
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker(index) for index in range(clients)))
     result.seconds = time.perf_counter() - start
     return result
 
 
 async def open_loop(
-    client: httpx.AsyncClient, url: str, files: Files, rate_per_s: float, seconds: float
+    pool: ClientPool, url: str, files: Files, rate_per_s: float, seconds: float
 ) -> LoadResult:
     """Arrivals at a fixed rate whatever the answers do (the way overload really arrives).
 
@@ -115,11 +161,10 @@ async def open_loop(
         delay = start + index / rate_per_s - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(_post(client, url, files)))
+        tasks.append(asyncio.create_task(_post(pool.client(index), url, files, wire=True)))
     sent = time.perf_counter() - start
-    for latency, status in await asyncio.gather(*tasks):
-        result.latencies_s.append(latency)
-        result.statuses.append(status)
+    for outcome in await asyncio.gather(*tasks):
+        _record(result, *outcome)
     result.seconds = time.perf_counter() - start
     result.clients = len(tasks)
     result.offered_per_s = stats.rate(total, sent) if sent > 0 else rate_per_s

@@ -88,10 +88,12 @@ def batched_vs_unbatched(
     }
 
 
-def sustainable_rate(rows: Sequence[Row]) -> float:
-    """The best single-image requests/s of the closed-loop sweep without errors."""
+def sustainable_rate(rows: Sequence[Row], hey: Sequence[Row] = ()) -> float:
+    """The best single-image requests/s without errors, from the sweep (and hey's, if run)."""
     rates = [
-        float(r["requests_per_s"]) for r in rows if r["images_per_request"] == 1 and not r["errors"]
+        float(r["requests_per_s"])
+        for r in [*rows, *({**h, "images_per_request": 1} for h in hey)]
+        if r.get("images_per_request") == 1 and not r.get("errors") and "requests_per_s" in r
     ]
     return max(rates, default=math.nan)
 
@@ -172,10 +174,11 @@ def markdown(results: Mapping[str, Any]) -> str:
             f"Asked {_fmt(overload['target_per_s'])} requests/s (x{results['plan_factor']} the "
             f"sustainable {_fmt(overload['sustainable_per_s'])}), achieved "
             f"{_fmt(overload.get('offered_per_s'))}, TAGGER_MAX_QUEUE={overload['max_queue']}: "
-            f"{overload['requests']} requests, statuses {overload['statuses']}, rejected p99 "
-            f"{_fmt(overload['rejected_p99_ms'], 1)} ms (< 50 ms: "
-            f"{overload['rejected_p99_under_50ms']}), every request answered: "
-            f"{overload['every_request_answered']}, healthy afterwards: "
+            f"{overload['requests']} requests, statuses {overload['statuses']}, rejected p50/p99 "
+            f"{_fmt(overload.get('rejected_p50_ms'), 1)}/{_fmt(overload['rejected_p99_ms'], 1)} ms "
+            f"on the wire (p99 < 50 ms: {overload['rejected_p99_under_50ms']}), client-side wait "
+            f"for a connection p99 {_fmt(overload.get('client_wait_p99_ms'), 1)} ms, every "
+            f"request answered: {overload['every_request_answered']}, healthy afterwards: "
             f"{overload['healthy_after']}.",
             "",
         ]

@@ -121,9 +121,11 @@ def test_load_result_summary_counts_statuses_and_uses_successes_for_latency() ->
     result = LoadResult(clients=4, images_per_request=8, seconds=2.0)
     result.latencies_s = [0.010, 0.020, 0.030, 0.001, 5.0]
     result.statuses = [200, 200, 200, 503, 0]
+    result.failures = {"ReadTimeout": 1}
     summary = result.summary()
     assert summary["requests"] == 5 and summary["ok"] == 3 and summary["errors"] == 2
     assert summary["statuses"] == {"0": 1, "200": 3, "503": 1}
+    assert summary["client_failures"] == {"ReadTimeout": 1}
     assert summary["requests_per_s"] == pytest.approx(1.5)
     assert summary["images_per_s"] == pytest.approx(12.0)
     assert summary["p50_ms"] == pytest.approx(20.0)
@@ -185,6 +187,8 @@ def test_batched_vs_unbatched_at_64_clients() -> None:
 def test_sustainable_rate_is_the_best_error_free_single_image_level() -> None:
     rows = [*SERVICE, {**_row(256, 1, 9000.0, 32, 900), "errors": 12}]
     assert report.sustainable_rate(rows) == pytest.approx(3000.0)
+    hey = [{"clients": 16, "requests_per_s": 4500.0, "errors": 0.0}]
+    assert report.sustainable_rate(rows, hey) == pytest.approx(4500.0)
 
 
 OVERLOAD = {
@@ -195,6 +199,8 @@ OVERLOAD = {
     "requests": 100,
     "statuses": {"200": 60, "503": 40},
     "rejected_p99_ms": 12.5,
+    "rejected_p50_ms": 3.0,
+    "client_wait_p99_ms": 100.0,
     "rejected_p99_under_50ms": True,
     "every_request_answered": True,
     "healthy_after": True,
@@ -218,7 +224,7 @@ def test_report_files_hold_the_numbers(tmp_path: Path) -> None:
     json_path, md_path, png_path = report.write(results, tmp_path, "run")
     text = md_path.read_text()
     assert "| 64 | 1 | 16.0 | 3,000 | 4,000 | 0.75 |" in text
-    assert "(x5.00)" in text and "Test CPU" in text and "rejected p99 12.5 ms" in text
+    assert "(x5.00)" in text and "Test CPU" in text and "rejected p50/p99 3.0/12.5 ms" in text
     saved = json.loads(json_path.read_text())
     assert saved["batched_vs_unbatched"]["speedup"] == pytest.approx(5.0)
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
