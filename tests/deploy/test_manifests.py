@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +253,27 @@ def test_dockerfile_serves_the_app_as_a_non_root_user() -> None:
     assert json.loads(args["VOLUME"]) == ["/models"]
     assert "TAGGER_MODEL_STORE=/models" in args["ENV"]
     assert args["USER"] not in ("root", "0")
+
+
+def _compose_trainer_script(profile: str = "quick") -> str:
+    """The trainer's shell command after compose's interpolation (`$$` -> `$`, defaults)."""
+    script = yaml.safe_load(COMPOSE.read_text())["services"]["trainer"]["command"][-1]
+    script = script.replace("${TAGGER_TRAIN_PROFILE:-quick}", profile)
+    return script.replace("$${", "${")
+
+
+def test_compose_trainer_trains_only_when_the_store_is_empty(trained_store, tmp_path: Path) -> None:
+    # The training command is swapped for an echo: this checks the one-shot logic, not training.
+    script = _compose_trainer_script().replace("python -m training", "echo TRAIN")
+    env = {"PATH": os.environ["PATH"], "TAGGER_MODEL_NAME": trained_store.name}
+
+    def run(store: Path) -> subprocess.CompletedProcess[str]:
+        command = script.replace("python -m", f"{sys.executable} -m")
+        full_env = {**env, "TAGGER_MODEL_STORE": str(store)}
+        return subprocess.run(["sh", "-c", command], env=full_env, capture_output=True, text=True)
+
+    existing = run(trained_store.root)
+    assert existing.returncode == 0 and "TRAIN" not in existing.stdout
+    empty = run(tmp_path / "empty-store")
+    assert empty.returncode == 0
+    assert f"TRAIN train --profile quick --store {tmp_path / 'empty-store'}" in empty.stdout
