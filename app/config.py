@@ -96,11 +96,17 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _queue_holds_a_batch(self) -> Settings:
+    def _queue_holds_a_batch_and_a_request(self) -> Settings:
         if self.max_queue < self.max_batch_size:
             raise ValueError(
                 f"TAGGER_MAX_QUEUE ({self.max_queue}) must be at least "
                 f"TAGGER_MAX_BATCH_SIZE ({self.max_batch_size}) so a full batch can queue"
+            )
+        if self.max_queue < self.max_images_per_request:
+            raise ValueError(
+                f"TAGGER_MAX_QUEUE ({self.max_queue}) must be at least "
+                f"TAGGER_MAX_IMAGES_PER_REQUEST ({self.max_images_per_request}) so the largest "
+                "request can queue"
             )
         return self
 

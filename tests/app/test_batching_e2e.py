@@ -56,7 +56,9 @@ async def test_concurrent_requests_share_batches_and_get_their_own_answers(
 async def test_a_full_queue_answers_503_at_once_and_loses_nothing(
     shared_root, evaluated: Evaluated
 ) -> None:
-    settings = make_settings(shared_root, max_batch_size=2, max_queue=4, retry_after_s=3)
+    settings = make_settings(
+        shared_root, max_batch_size=2, max_queue=4, max_images_per_request=4, retry_after_s=3
+    )
     with run_server(settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             blocker = await hold_model(server, http, evaluated.images[0])

@@ -29,6 +29,7 @@ def test_defaults_and_env_values(monkeypatch: pytest.MonkeyPatch) -> None:
     ("env", "message"),
     [
         ({"TAGGER_MAX_QUEUE": "4", "TAGGER_MAX_BATCH_SIZE": "8"}, "TAGGER_MAX_QUEUE (4)"),
+        ({"TAGGER_MAX_QUEUE": "40", "TAGGER_MAX_IMAGES_PER_REQUEST": "64"}, "largest request"),
         ({"TAGGER_MODEL_NAME": "Bad Name"}, "TAGGER_MODEL_NAME 'Bad Name'"),
         ({"TAGGER_MODEL_ALIAS": "123"}, "TAGGER_MODEL_ALIAS '123'"),
         ({"TAGGER_LOG_LEVEL": "loud"}, "TAGGER_LOG_LEVEL 'LOUD'"),
