@@ -205,26 +205,30 @@ def plot(results: Mapping[str, Any], path: Path) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     series = [("batched", results["service"], 1), ("batched, 8 images/req", results["service"], 8),
               ("max_batch_size=1", results["unbatched"], 1)]  # fmt: skip
-    for label, rows, images in series:
+    ticks: set[int] = set()
+    for index, (label, rows, images) in enumerate(series):
         picked = [r for r in rows if r["images_per_request"] == images]
         if not picked:
             continue
+        colour = f"C{index}"
         clients = [r["clients"] for r in picked]
-        left.plot(clients, [r["images_per_s"] for r in picked], marker="o", label=label)
-        right.plot(clients, [r["p50_ms"] for r in picked], marker="o", label=f"{label} p50")
+        ticks.update(clients)
+        left.plot(clients, [r["images_per_s"] for r in picked], "o-", color=colour, label=label)
+        right.plot(clients, [r["p50_ms"] for r in picked], "o-", color=colour, label=f"{label} p50")
         p99 = [r["p99_ms"] for r in picked]
-        right.plot(clients, p99, marker="x", ls="--", label=f"{label} p99")
+        right.plot(clients, p99, "x--", color=colour, label=f"{label} p99")
     best_raw = max(raw_by_batch(results["raw"]).values(), default=None)
     if best_raw:
-        left.axhline(best_raw, color="grey", ls=":", label="raw model, best batch")
+        left.axhline(best_raw, color="grey", ls=":", label="raw model, best batch size")
     for axis, title, unit in ((left, "Throughput", "images/s"), (right, "Latency", "ms")):
         axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xticks(sorted(ticks), [str(t) for t in sorted(ticks)])
         axis.set_xlabel("concurrent clients")
         axis.set_ylabel(unit)
         axis.set_title(title)
-        axis.grid(True, alpha=0.3)
+        axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8)
-    right.set_yscale("log")
     figure.suptitle(f"cnn-tagger {results['plan']} - {results['machine']['cpu_model']}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
