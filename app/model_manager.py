@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ class ModelManager:
         self.served: Servable | None = None
         self._pinned: OrderedDict[int, Servable] = OrderedDict()
         self._loading: dict[int, asyncio.Lock] = {}
-        self._failed: dict[int, str] = {}
+        self._failed: dict[int, tuple[float, int]] = {}  # version -> (when, attempts)
         self._background: set[asyncio.Task[None]] = set()
         self._watcher: asyncio.Task[None] | None = None
 
@@ -98,7 +99,8 @@ class ModelManager:
             )
         if ref is None:
             if self.served is None:
-                raise ApiError(503, "not_ready", "the model is still loading", {"Retry-After": "1"})
+                retry = {"Retry-After": str(self.settings.retry_after_s)}
+                raise ApiError(503, "not_ready", "the model is still loading", retry)
             return self.served
         version = ref if isinstance(ref, int) else await asyncio.to_thread(self._resolve, ref)
         if self.served is not None and version == self.served.version:
@@ -117,11 +119,12 @@ class ModelManager:
             raise from_store_error(exc) from exc
 
     async def _load_pinned(self, version: int) -> Servable:
-        lock = self._loading.setdefault(version, asyncio.Lock())
-        async with lock:
+        async with self._lock(version):
+            if self.served is not None and self.served.version == version:
+                return self.served
             if version in self._pinned:
                 return self._pinned[version]
-            if version in self._failed:
+            if self._recently_failed(version):
                 raise _unloadable(self.name, version)
             try:
                 servable = await self._load(version)
@@ -133,6 +136,17 @@ class ModelManager:
                 logger.info("unloading pinned %s v%d (LRU)", self.name, evicted.version)
                 self._retire(evicted)
             return servable
+
+    def _lock(self, version: int) -> asyncio.Lock:
+        """One load at a time per version, whether a pinned request or the watcher wants it."""
+        return self._loading.setdefault(version, asyncio.Lock())
+
+    def _recently_failed(self, version: int) -> bool:
+        """A version that failed is retried only after a backoff (1, 2, 4 ... 60 minutes)."""
+        if version not in self._failed:
+            return False
+        failed_at, attempts = self._failed[version]
+        return time.monotonic() - failed_at < min(60.0 * 2 ** (attempts - 1), 3600.0)
 
     # -- loading and watching -----------------------------------------------------------------
 
@@ -160,14 +174,17 @@ class ModelManager:
             if self.served is None:
                 logger.warning("nothing to serve yet: %s", exc)
             return
-        if (self.served is not None and self.served.version == target) or target in self._failed:
+        if self.served is not None and self.served.version == target:
             return
-        servable = self._pinned.pop(target, None)
-        if servable is None:
-            try:
-                servable = await self._load(target)
-            except Exception:
-                return
+        async with self._lock(target):
+            servable = self._pinned.pop(target, None)
+            if servable is None:
+                if self._recently_failed(target):
+                    return
+                try:
+                    servable = await self._load(target)
+                except Exception:
+                    return
         old, self.served = self.served, servable
         self.metrics.model_info.labels(self.name, str(target)).set(1)
         if old is not None:
@@ -181,10 +198,12 @@ class ModelManager:
         try:
             model = await asyncio.to_thread(self._load_and_warm, version)
         except Exception as exc:
-            self._failed[version] = str(exc)
+            attempts = self._failed.get(version, (0.0, 0))[1] + 1
+            self._failed[version] = (time.monotonic(), attempts)
             self.metrics.reload_failures.labels(self.name).inc()
             logger.error("loading %s v%d failed: %s", self.name, version, exc, exc_info=True)
             raise
+        self._failed.pop(version, None)
         batcher = Batcher(
             self.name,
             self._predict_fn(model),
