@@ -161,3 +161,25 @@ def test_tf_pipeline_batches_uint8_pixels_and_int_labels(tmp_path: Path) -> None
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, data.train.labels)  # shuffled
     assert sorted(first.tolist()) == sorted(data.train.labels.tolist())
+
+
+def test_absent_directory_falls_back_to_the_keras_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import keras
+
+    rng = np.random.default_rng(0)
+    train = (rng.integers(0, 256, (100, 28, 28), dtype=np.uint8), np.arange(100) % 10)
+    test = (rng.integers(0, 256, (30, 28, 28), dtype=np.uint8), np.arange(30) % 10)
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", lambda: (train, test))
+    data = load_dataset(TrainConfig(fashion_dir=tmp_path / "absent"))
+    assert data.sizes() == {"train": 90, "validation": 10, "test": 30}
+    assert data.source == "keras.datasets.fashion_mnist"
+    assert "downloading" in caplog.text
+
+    def offline() -> None:
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    with pytest.raises(DatasetError, match="downloading it failed: network unreachable"):
+        load_dataset(TrainConfig(fashion_dir=tmp_path / "absent"))
