@@ -11,8 +11,6 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from model_store import ModelMetadata, ModelStore
-from training.pipeline import train_and_publish
-from training.profiles import get_profile
 
 TRAIN_LIMIT = 600
 TEST_LIMIT = 300
@@ -32,7 +30,13 @@ class TrainedStore:
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
     """Profile `tiny` trained for one epoch on 600 real Fashion-MNIST images (300 test images),
-    published with its evaluation/ into a fresh store."""
+    published with its evaluation/ into a fresh store.
+
+    Use the fixture; do not import from this module (several conftest modules share the name).
+    """
+    from training.pipeline import train_and_publish  # TensorFlow: only for tests that need it
+    from training.profiles import get_profile
+
     root = tmp_path_factory.mktemp("trained-store")
     store = ModelStore(root)
     config = get_profile("tiny").model_copy(

@@ -7,10 +7,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import TrainedStore
 from image_folders import make_image_folder, write_corrupt
+
+if TYPE_CHECKING:  # tests/conftest.py; never imported at run time (several conftest modules)
+    from conftest import TrainedStore
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,12 +6,12 @@ import errno
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TEST_LIMIT, TRAIN_LIMIT, TrainedStore
 from image_folders import make_image_folder
 
 from model_store import ModelStore
@@ -25,9 +25,16 @@ from training.fashion import LABELS, load_part
 from training.pipeline import evaluate_version, train_and_publish
 from training.profiles import get_profile
 
+if TYPE_CHECKING:  # tests/conftest.py; never imported at run time (several conftest modules)
+    from conftest import TrainedStore
+
+# The limits the session fixture trains with (tests/conftest.py).
+TRAIN_LIMIT, TEST_LIMIT = 600, 300
+
 
 def test_published_metadata_describes_the_model(trained_store: TrainedStore) -> None:
     meta = trained_store.metadata
+    assert meta.training.hyperparameters["train_limit"] == TRAIN_LIMIT
     assert trained_store.store.versions("fashion") == [meta.version]
     on_disk = trained_store.store.metadata("fashion", meta.version)
     assert on_disk == meta
