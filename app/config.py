@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=32, ge=1, le=4096)
     max_batch_delay_ms: float = Field(default=5.0, ge=0, le=10_000)
     max_queue: int = Field(default=256, ge=1)
+    max_in_flight_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Classify requests admitted at once, counted from arrival (before the body is read "
+            "or decoded); one more is refused at once with 503 `overloaded` + Retry-After. "
+            "Unset: TAGGER_MAX_QUEUE + TAGGER_MAX_BATCH_SIZE, one single-image request per "
+            "queue slot plus a batch in the model, so every admitted request can queue."
+        ),
+    )
     request_timeout_ms: float = Field(default=10_000, gt=0)
     retry_after_s: int = Field(default=1, ge=0)
     shutdown_timeout_s: float = Field(default=30.0, ge=0)
@@ -70,9 +80,9 @@ class Settings(BaseSettings):
             )
         return "" if value == "latest" else value
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key", "max_in_flight_requests", mode="before")
     @classmethod
-    def _empty_key_is_none(cls, value: object) -> object:
+    def _empty_is_none(cls, value: object) -> object:
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         return value
@@ -113,6 +123,13 @@ class Settings(BaseSettings):
     @property
     def max_batch_delay_s(self) -> float:
         return self.max_batch_delay_ms / 1000.0
+
+    @property
+    def in_flight_limit(self) -> int:
+        """TAGGER_MAX_IN_FLIGHT_REQUESTS, or the default derived from the queue and batch."""
+        if self.max_in_flight_requests is not None:
+            return self.max_in_flight_requests
+        return self.max_queue + self.max_batch_size
 
     @property
     def request_timeout_s(self) -> float:

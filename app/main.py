@@ -12,6 +12,7 @@ import numpy as np
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
+from app.admission import Admission
 from app.auth import require_api_key
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
@@ -68,6 +69,9 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.manager = manager
+    app.state.admission = Admission(
+        settings.in_flight_limit, settings.retry_after_s, metrics.rejected_overloaded
+    )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(classify.router)

@@ -49,6 +49,8 @@ class Metrics:
         self.images_rejected = Counter(
             "tagger_images_rejected_total", "Uploads refused, by reason.", ["reason"], registry=r
         )
+        # Requests refused because the service is full (admission bound or batch queue).
+        self.rejected_overloaded = self.images_rejected.labels("overloaded")
         self.queue_depth = Gauge(
             "tagger_queue_depth", "Images waiting for a batch.", ["model"], registry=r
         )

@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import APIRouter, Path, Query, Request
 
 from app.batcher import BatcherClosed
-from app.errors import ApiError, ClientGone, DeadlineExceeded
+from app.errors import ApiError, ClientGone, DeadlineExceeded, Overloaded
 from app.images import decode_all, read_uploads
 from app.model_manager import ModelManager, Servable
 from app.schemas import ERROR_RESPONSES, ClassifyResponse, ImageResult, Prediction
@@ -83,6 +83,15 @@ async def _classify(
     request: Request, model: str, ref: int | str | None, top_k: int
 ) -> ClassifyResponse:
     state = request.app.state
+    # Admission first: under overload the refusal must not wait for the body, a decode or the queue.
+    with state.admission:
+        return await _admitted(request, model, ref, top_k)
+
+
+async def _admitted(
+    request: Request, model: str, ref: int | str | None, top_k: int
+) -> ClassifyResponse:
+    state = request.app.state
     settings, metrics = state.settings, state.metrics
     manager: ModelManager = state.manager
     deadline = time.monotonic() + settings.request_timeout_s
@@ -109,6 +118,9 @@ async def _classify(
             break
         except DeadlineExceeded:
             raise DeadlineExceeded(settings.request_timeout_s) from None
+        except Overloaded:
+            metrics.rejected_overloaded.inc()
+            raise
         except BatcherClosed:  # the version was swapped out between lookup and submit
             if attempt == _SWAP_RETRIES - 1:
                 raise

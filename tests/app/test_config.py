@@ -36,6 +36,7 @@ def test_defaults_and_env_values(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"TAGGER_AUTH_EXEMPT_PATHS": "healthz"}, "must start with '/'"),
         ({"TAGGER_MAX_BATCH_SIZE": "0"}, "max_batch_size"),
         ({"TAGGER_REQUEST_TIMEOUT_MS": "-1"}, "request_timeout_ms"),
+        ({"TAGGER_MAX_IN_FLIGHT_REQUESTS": "0"}, "max_in_flight_requests"),
     ],
 )
 def test_bad_values_are_refused_by_name(
@@ -58,3 +59,15 @@ def test_get_settings_is_cached() -> None:
 def test_latest_alias_means_latest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TAGGER_MODEL_ALIAS", "latest")
     assert Settings().model_alias == ""
+
+
+def test_in_flight_limit_defaults_to_a_full_queue_plus_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TAGGER_MAX_QUEUE", "24")
+    monkeypatch.setenv("TAGGER_MAX_BATCH_SIZE", "8")
+    monkeypatch.setenv("TAGGER_MAX_IMAGES_PER_REQUEST", "8")
+    monkeypatch.setenv("TAGGER_MAX_IN_FLIGHT_REQUESTS", "")
+    assert Settings().in_flight_limit == 32
+    monkeypatch.setenv("TAGGER_MAX_IN_FLIGHT_REQUESTS", "5")
+    assert Settings().in_flight_limit == 5
