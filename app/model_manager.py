@@ -16,7 +16,13 @@ from app.batcher import Batcher
 from app.config import Settings
 from app.errors import ApiError, from_store_error
 from app.metrics import Metrics
-from app.runtime import LoadedModel, configure_tensorflow, load_model, warmup_sizes
+from app.runtime import (
+    LoadedModel,
+    configure_tensorflow,
+    freeze_heap,
+    load_model,
+    warmup_sizes,
+)
 from model_store.errors import ModelStoreError
 
 logger = logging.getLogger(__name__)
@@ -218,11 +224,12 @@ class ModelManager:
         return Servable(model, batcher)
 
     def _load_and_warm(self, version: int) -> LoadedModel:
-        configure_tensorflow(self.settings.intra_op_threads, self.settings.inter_op_threads)
+        configure_tensorflow(self.settings.tf_intra_op_threads, self.settings.tf_inter_op_threads)
         model = load_model(self.store, self.name, version)
         predict = self._predict_fn(model)
         for size in warmup_sizes(self.settings.max_batch_size):
             model.check_output(size, predict(np.zeros((size, *model.input_shape), np.uint8)))
+        freeze_heap()
         logger.info("loaded and warmed %s v%d", self.name, version)
         return model
 
@@ -240,12 +247,19 @@ class ModelManager:
     def _retire(self, servable: Servable) -> None:
         """Drain a version's batcher in the background, then drop it."""
         task = asyncio.get_running_loop().create_task(
-            servable.batcher.close(self.settings.shutdown_timeout_s),
+            _drain_and_release(servable, self.settings.shutdown_timeout_s),
             name=f"drain-{self.name}-v{servable.version}",
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
+
+
+async def _drain_and_release(servable: Servable, timeout_s: float) -> None:
+    """Finish a retired version's work, then give its (frozen) objects back to the collector."""
+    await servable.batcher.close(timeout_s)
+    del servable
+    freeze_heap()
 
 
 def _unloadable(name: str, version: int) -> ApiError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -107,6 +108,20 @@ def load_model(store: Any, name: str, version: int, verify: bool = True) -> Load
     if metadata.output not in function.structured_outputs:
         raise CorruptVersion(f"{name} v{version} signature has no output {metadata.output!r}")
     return LoadedModel(name, version, metadata, directory, function, saved_model)
+
+
+def freeze_heap() -> None:
+    """Collect garbage once, then exempt every object alive now from the cyclic collector.
+
+    A loaded SavedModel is a huge graph of long-lived Python objects; under load a full
+    collection walks all of it several times a second, stopping the event loop ~200 ms each
+    time (measured: the whole p99 tail). Frozen, it is never walked again. Called after a
+    version loads and after one is released (unfreezing first, so its cycles are collected):
+    one pause per model change instead of several per second.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def warmup_sizes(max_batch_size: int) -> list[int]:
