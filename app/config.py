@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -54,9 +55,26 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
     decode_threads: int = Field(default=2, ge=1, le=256)
 
-    # 0 lets TensorFlow choose; only applies on CPU and before TensorFlow first runs.
-    intra_op_threads: int = Field(default=0, ge=0, le=1024)
-    inter_op_threads: int = Field(default=0, ge=0, le=1024)
+    # TensorFlow CPU threads; only applies on CPU and before TensorFlow first runs.
+    intra_op_threads: int | None = Field(
+        default=None,
+        ge=0,
+        le=1024,
+        description=(
+            "Threads one model op may use. Unset: one fewer than the CPU cores this process "
+            "may run on (at least 1), leaving a core to the event loop that parses requests "
+            "and decodes images; 0 lets TensorFlow choose (all cores)."
+        ),
+    )
+    inter_op_threads: int | None = Field(
+        default=None,
+        ge=0,
+        le=1024,
+        description=(
+            "Model ops run side by side. Unset: 1 (the batcher makes one model call at a "
+            "time and the CNN is a chain of ops); 0 lets TensorFlow choose."
+        ),
+    )
 
     api_key: SecretStr | None = None
     auth_exempt_paths: Annotated[tuple[str, ...], NoDecode] = ("/healthz", "/readyz", "/metrics")
@@ -80,7 +98,9 @@ class Settings(BaseSettings):
             )
         return "" if value == "latest" else value
 
-    @field_validator("api_key", "max_in_flight_requests", mode="before")
+    @field_validator(
+        "api_key", "max_in_flight_requests", "intra_op_threads", "inter_op_threads", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -132,12 +152,30 @@ class Settings(BaseSettings):
         return self.max_queue + self.max_batch_size
 
     @property
+    def tf_intra_op_threads(self) -> int:
+        """TAGGER_INTRA_OP_THREADS, or the cores less the one the event loop keeps."""
+        if self.intra_op_threads is not None:
+            return self.intra_op_threads
+        return max(1, _usable_cpus() - 1)
+
+    @property
+    def tf_inter_op_threads(self) -> int:
+        return 1 if self.inter_op_threads is None else self.inter_op_threads
+
+    @property
     def request_timeout_s(self) -> float:
         return self.request_timeout_ms / 1000.0
 
     @property
     def log_level_number(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level]
+
+
+def _usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @lru_cache(maxsize=1)
