@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,14 @@ from app.model_manager import ModelManager
 from app.routes import classify, health, models
 
 logger = logging.getLogger(__name__)
+
+# FastAPI >= 0.16x checks for OpenTelemetry providers on every request (several % of a core at
+# high rates). The service reports through Prometheus, so that layer is switched off.
+_NO_NATIVE_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def create_app(
@@ -60,6 +69,7 @@ def create_app(
             logger.info("stopped")
 
     app = FastAPI(
+        **_NO_NATIVE_TELEMETRY,
         title="cnn-tagger",
         summary="Image classification with a versioned CNN and dynamic batching.",
         version="0.1.0",
