@@ -59,6 +59,7 @@ class Batcher:
         self.max_queue = max_queue
         self._predict = predict
         self._metrics = metrics
+        self._depth_gauge = metrics.queue_depth.labels(label) if metrics is not None else None
         self._retry_after_s = retry_after_s
         self._input_shape = input_shape
         self._pending: deque[_Item] = deque()
@@ -103,9 +104,12 @@ class Batcher:
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         items = [_Item(p, loop.create_future(), now, now + timeout_s) for p in images]
+        was_empty = not self._pending
         self._pending.extend(items)
         self._gauge(len(items))
-        self._wakeup.set()
+        # Wake the worker only when it can act: a first item to wait for, or a full batch.
+        if was_empty or len(self._pending) >= self.max_batch_size:
+            self._wakeup.set()
         try:
             async with asyncio.timeout(timeout_s) as scope:
                 return [await item.future for item in items]
@@ -154,8 +158,9 @@ class Batcher:
                 continue
             if self._metrics is not None:
                 self._metrics.batch_size.labels(self.label).observe(len(live))
+                batch_wait = self._metrics.batch_wait.labels(self.label)
                 for item in live:
-                    self._metrics.batch_wait.labels(self.label).observe(now - item.enqueued_at)
+                    batch_wait.observe(now - item.enqueued_at)
             try:
                 outputs = await loop.run_in_executor(
                     self._executor, self._predict_all, [item.pixels for item in live]
@@ -237,8 +242,8 @@ class Batcher:
         self._pending = kept
 
     def _gauge(self, delta: int) -> None:
-        if self._metrics is not None and delta:
-            self._metrics.queue_depth.labels(self.label).inc(delta)
+        if self._depth_gauge is not None and delta:
+            self._depth_gauge.inc(delta)
 
     def _log_worker_exit(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
