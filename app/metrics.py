@@ -81,6 +81,7 @@ class Metrics:
             ["model", "label"],
             registry=r,
         )
+        self._prediction_children: dict[tuple[str, str], Counter] = {}
         self.model_info = Gauge(
             "tagger_model_info",
             "1 for the version being served.",
@@ -93,6 +94,14 @@ class Metrics:
             ["model"],
             registry=r,
         )
+
+    def count_prediction(self, model: str, label: str) -> None:
+        """`tagger_predictions_total{model,label}` += 1, with the labelled child looked up once."""
+        key = (model, label)
+        child = self._prediction_children.get(key)
+        if child is None:
+            child = self._prediction_children[key] = self.predictions.labels(model, label)
+        child.inc()
 
     def render(self) -> bytes:
         """The text exposition; reads only the collectors, never waits on the model."""

@@ -9,12 +9,13 @@ from typing import Annotated, Any, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 
 from app.batcher import BatcherClosed
 from app.errors import ApiError, ClientGone, DeadlineExceeded, Overloaded
 from app.images import decode_all, read_uploads
 from app.model_manager import ModelManager, Servable
-from app.schemas import ERROR_RESPONSES, ClassifyResponse, ImageResult, Prediction
+from app.schemas import ERROR_RESPONSES, ClassifyResponse
 
 router = APIRouter(prefix="/v1/models/{model}", tags=["classify"], responses=ERROR_RESPONSES)
 
@@ -58,7 +59,7 @@ _ROUTE = {"response_model": ClassifyResponse, "openapi_extra": _REQUEST_BODY}
 
 
 @router.post("/classify", **_ROUTE)
-async def classify(request: Request, model: str, top_k: TopK = 5) -> ClassifyResponse:
+async def classify(request: Request, model: str, top_k: TopK = 5) -> Response:
     """Classify with the served version (the configured alias, or the latest)."""
     return await _classify(request, model, None, top_k)
 
@@ -66,31 +67,25 @@ async def classify(request: Request, model: str, top_k: TopK = 5) -> ClassifyRes
 @router.post("/versions/{version}/classify", **_ROUTE)
 async def classify_version(
     request: Request, model: str, version: Annotated[int, Path(ge=0)], top_k: TopK = 5
-) -> ClassifyResponse:
+) -> Response:
     """Classify with one pinned version."""
     return await _classify(request, model, version, top_k)
 
 
 @router.post("/labels/{alias}/classify", **_ROUTE)
-async def classify_alias(
-    request: Request, model: str, alias: str, top_k: TopK = 5
-) -> ClassifyResponse:
+async def classify_alias(request: Request, model: str, alias: str, top_k: TopK = 5) -> Response:
     """Classify with the version an alias (e.g. `stable`, `canary`) points at now."""
     return await _classify(request, model, alias, top_k)
 
 
-async def _classify(
-    request: Request, model: str, ref: int | str | None, top_k: int
-) -> ClassifyResponse:
+async def _classify(request: Request, model: str, ref: int | str | None, top_k: int) -> Response:
     state = request.app.state
     # Admission first: under overload the refusal must not wait for the body, a decode or the queue.
     with state.admission:
         return await _admitted(request, model, ref, top_k)
 
 
-async def _admitted(
-    request: Request, model: str, ref: int | str | None, top_k: int
-) -> ClassifyResponse:
+async def _admitted(request: Request, model: str, ref: int | str | None, top_k: int) -> Response:
     state = request.app.state
     settings, metrics = state.settings, state.metrics
     manager: ModelManager = state.manager
@@ -130,42 +125,54 @@ async def _admitted(
 
 def _response(
     request: Request, servable: Servable, rows: list[np.ndarray], top_k: int
-) -> ClassifyResponse:
-    labels = servable.model.labels
-    counter = request.app.state.metrics.predictions
+) -> JSONResponse:
+    """The `ClassifyResponse` body, built as plain JSON (the model's schema is for /docs)."""
+    name, labels = servable.model.name, servable.model.labels
+    probabilities = np.stack(rows)
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+    metrics = request.app.state.metrics
     results = []
-    for row in rows:
-        best = np.argsort(-row, kind="stable")[:top_k]
-        counter.labels(servable.model.name, labels[best[0]]).inc()
-        results.append(
-            ImageResult(
-                predictions=[Prediction(label=labels[i], confidence=float(row[i])) for i in best]
-            )
-        )
-    request.state.model = servable.model.name
+    for best, row in zip(order.tolist(), probabilities.tolist(), strict=True):
+        metrics.count_prediction(name, labels[best[0]])
+        results.append({"predictions": [{"label": labels[i], "confidence": row[i]} for i in best]})
+    request.state.model = name
     request.state.version = servable.version
-    return ClassifyResponse(
-        model=servable.model.name,
-        version=servable.version,
-        predictions=results[0].predictions,
-        results=results,
+    return JSONResponse(
+        {
+            "model": name,
+            "version": servable.version,
+            "predictions": results[0]["predictions"],
+            "results": results,
+        }
     )
 
 
 async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it (so its images are never run) if the client hangs up."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not task.done():
+    """Await `work` in this task; if the client hangs up meanwhile, cancel it (so its images
+    are never run) and raise ClientGone. One watcher task per request, no wrapper task."""
+    task = asyncio.current_task()
+    assert task is not None
+    watching, gone = True, False
+
+    def hang_up(watcher: asyncio.Future[None]) -> None:
+        nonlocal gone
+        if watching and not watcher.cancelled():
+            watcher.exception()  # a receive error counts as gone too; mark it retrieved
+            gone = True
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    if task.cancelled():
-        raise ClientGone()
-    return task.result()
+
+    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    watcher.add_done_callback(hang_up)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone:
+            task.uncancel()
+            raise ClientGone() from None
+        raise
+    finally:
+        watching = False
+        watcher.cancel()
 
 
 async def _wait_for_disconnect(request: Request) -> None:
