@@ -34,7 +34,16 @@ class Settings(BaseSettings):
     max_loaded_versions: int = Field(default=2, ge=1)  # pinned versions kept besides the served one
 
     max_batch_size: int = Field(default=32, ge=1, le=4096)
-    max_batch_delay_ms: float = Field(default=5.0, ge=0, le=10_000)
+    max_batch_delay_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=10_000,
+        description=(
+            "Longest wait to fill a batch after its first image. 0: run as soon as the model "
+            "is free; batches then form from what arrived during the previous call, so they "
+            "grow with load and a lone request never waits."
+        ),
+    )
     max_queue: int = Field(default=256, ge=1)
     max_in_flight_requests: int | None = Field(
         default=None,
