@@ -13,7 +13,7 @@ import numpy as np
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
-from app.admission import Admission
+from app.admission import Admission, AdmissionMiddleware
 from app.auth import require_api_key
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
@@ -79,10 +79,13 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.manager = manager
-    app.state.admission = Admission(
+    admission = Admission(
         settings.in_flight_limit, settings.retry_after_s, metrics.rejected_overloaded
     )
+    app.state.admission = admission
     install_error_handlers(app)
+    # Added first, so it runs inside RequestContextMiddleware (request id, metrics, log).
+    app.add_middleware(AdmissionMiddleware, admission=admission, routes=classify.router.routes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(classify.router)
     app.include_router(models.router)

@@ -79,13 +79,7 @@ async def classify_alias(request: Request, model: str, alias: str, top_k: TopK =
 
 
 async def _classify(request: Request, model: str, ref: int | str | None, top_k: int) -> Response:
-    state = request.app.state
-    # Admission first: under overload the refusal must not wait for the body, a decode or the queue.
-    with state.admission:
-        return await _admitted(request, model, ref, top_k)
-
-
-async def _admitted(request: Request, model: str, ref: int | str | None, top_k: int) -> Response:
+    # Requests past TAGGER_MAX_IN_FLIGHT_REQUESTS never get here (app.admission refuses them).
     state = request.app.state
     settings, metrics = state.settings, state.metrics
     manager: ModelManager = state.manager

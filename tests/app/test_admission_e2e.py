@@ -55,6 +55,8 @@ async def test_past_the_in_flight_limit_a_request_is_refused_without_waiting_for
             assert not any(task.done() for task in held)  # the model really was still held
             assert server.metric(DEPTH, model="fashion") == 2  # the refused one never queued
             assert server.metric("tagger_images_rejected_total", reason="overloaded") == 1
+            refused_label = {"route": "/v1/models/{model}/classify", "method": "POST"}
+            assert server.metric("tagger_requests_total", **refused_label, status="503") == 1
 
             server.gate.release()
             answered = await asyncio.gather(*held)
