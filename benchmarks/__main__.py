@@ -2,8 +2,9 @@
 
 Runs, in order: the raw model and preprocessing in process; `python -m app` under a
 concurrency sweep (1 and 8 images per request); the same with TAGGER_MAX_BATCH_SIZE=1;
-overload with open-loop arrivals against a small queue; and, with --soak, 5 minutes at 64
-clients. Writes `<out>/<date>-<host>[-quick].{json,md,png}`.
+overload at 4x the sustainable rate against a small queue (driven by `hey` when it is on PATH,
+else by the httpx generator); and, with --soak, 5 minutes at 64 clients.
+Writes `<out>/<date>-<host>[-quick].{json,md,png}`.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ async def run_service_parts(
     sustainable = report.sustainable_rate(results["service"], results.get("hey", []))
     small_queue = {"TAGGER_MAX_QUEUE": str(plan.overload_max_queue)}
     with Service(store_root, name, scratch / "overload.log", small_queue) as service:
-        results["overload"] = await scenarios.overload(service, image, sustainable, plan)
+        results["overload"] = await scenarios.overload(service, image, sustainable, plan, scratch)
 
     if args.soak:
         with Service(store_root, name, scratch / "soak.log") as service:

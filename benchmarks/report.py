@@ -121,7 +121,8 @@ def markdown(results: Mapping[str, Any]) -> str:
         "",
         f"Machine: {m['cores']} cores ({m['usable_cores']} usable), {m['cpu_model']}, "
         f"{_fmt(m['memory_gib'], 1)} GiB. Model: {results['model']['name']} "
-        f"v{results['model']['version']}. Load generator: httpx in the same machine.",
+        f"v{results['model']['version']}. Load generators run on the same machine: httpx "
+        f"(sweeps, soak); overload: {results.get('overload', {}).get('generator', 'httpx')}.",
         "",
         "## Raw model (in process) and preprocessing",
         "",
@@ -168,20 +169,7 @@ def markdown(results: Mapping[str, Any]) -> str:
               _fmt(r.get("p99_ms"), 1), _fmt(r.get("errors"))) for r in hey],
         )  # fmt: skip
     if overload := results.get("overload"):
-        lines += [
-            "## Overload (open loop)",
-            "",
-            f"Asked {_fmt(overload['target_per_s'])} requests/s (x{results['plan_factor']} the "
-            f"sustainable {_fmt(overload['sustainable_per_s'])}), achieved "
-            f"{_fmt(overload.get('offered_per_s'))}, TAGGER_MAX_QUEUE={overload['max_queue']}: "
-            f"{overload['requests']} requests, statuses {overload['statuses']}, rejected p50/p99 "
-            f"{_fmt(overload.get('rejected_p50_ms'), 1)}/{_fmt(overload['rejected_p99_ms'], 1)} ms "
-            f"on the wire (p99 < 50 ms: {overload['rejected_p99_under_50ms']}), client-side wait "
-            f"for a connection p99 {_fmt(overload.get('client_wait_p99_ms'), 1)} ms, every "
-            f"request answered: {overload['every_request_answered']}, healthy afterwards: "
-            f"{overload['healthy_after']}.",
-            "",
-        ]
+        lines += overload_lines(overload, results["plan_factor"])
     if soak := results.get("soak"):
         lines += [
             "## Soak",
@@ -193,6 +181,47 @@ def markdown(results: Mapping[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def overload_lines(o: Mapping[str, Any], factor: float) -> list[str]:
+    """The overload paragraph: which generator, rates asked/offered, statuses, latencies."""
+    generator = o.get("generator", "httpx")
+    if generator == "hey":
+        how = (f"hey, {o['clients']} rate-limited workers x {_fmt(o['per_client_qps'], 2)}/s; "
+               f"sustainable rate from {o['sustainable_source']}")  # fmt: skip
+    else:
+        how = f"httpx open loop. Note: {o.get('generator_note', 'httpx generator')}"
+    if "connect_p99_ms" in o:
+        client = (f"connection setup p99/max {_fmt(o['connect_p99_ms'], 1)}/"
+                  f"{_fmt(o.get('connect_max_ms'), 1)} ms (once per worker), with it rejected "
+                  f"p99 {_fmt(o.get('rejected_total_p99_ms'), 1)} ms; latencies from "
+                  f"{_fmt(o.get('settle_s'), 1)} s on, with the start's burst accepted/rejected "
+                  f"p99 {_fmt(o.get('accepted_all_p99_ms'), 1)}/"
+                  f"{_fmt(o.get('rejected_all_p99_ms'), 1)} ms")  # fmt: skip
+    else:
+        client = f"client-side wait for a connection p99 {_fmt(o.get('client_wait_p99_ms'), 1)} ms"
+    counts = o["statuses"]
+    other = sum(n for code, n in counts.items() if code not in ("200", "429", "503"))
+    accepted = f"{_fmt(o.get('accepted_p50_ms'), 1)}/{_fmt(o.get('accepted_p99_ms'), 1)}"
+    rejected = f"{_fmt(o.get('rejected_p50_ms'), 1)}/{_fmt(o.get('rejected_p99_ms'), 1)}"
+    row = (counts.get("200", 0), counts.get("503", 0), counts.get("429", 0), other,
+           _fmt(o.get("lost")), accepted, rejected)  # fmt: skip
+    headers = ["200", "503", "429", "other", "lost", "accepted p50/p99 ms", "rejected p50/p99 ms"]
+    return [
+        f"## Overload ({generator})",
+        "",
+        f"Generator: {how}. Asked {_fmt(o['target_per_s'])} requests/s (x{factor} the "
+        f"sustainable {_fmt(o['sustainable_per_s'])}), offered {_fmt(o.get('offered_per_s'))}, "
+        f"TAGGER_MAX_QUEUE={o['max_queue']}: {o['requests']} requests, statuses {counts}.",
+        "",
+        *_table(headers, [row]),
+        f"rejected p50/p99 {_fmt(o.get('rejected_p50_ms'), 1)}/{_fmt(o['rejected_p99_ms'], 1)} "
+        f"ms on the wire (p99 < 50 ms: {o['rejected_p99_under_50ms']}), {client}; answered "
+        f"{_fmt(o.get('answered', o['requests']))} of {_fmt(o.get('sent', o['requests']))} sent "
+        f"(service's count: {_fmt(o.get('server_answered'))}), every request answered: "
+        f"{o['every_request_answered']}, healthy afterwards: {o['healthy_after']}.",
+        "",
+    ]
 
 
 def plot(results: Mapping[str, Any], path: Path) -> None:
