@@ -4,7 +4,7 @@ STORE ?= $(or $(TAGGER_MODEL_STORE),./models)
 MODEL ?= $(or $(TAGGER_MODEL_NAME),fashion)
 STAMP := .install.stamp
 
-.PHONY: system-deps install test lint run train train-quick bench bench-quick clean
+.PHONY: system-deps bench-deps install test lint run train train-quick bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install -q -e '.[dev]'
@@ -37,10 +37,15 @@ train: $(STAMP)
 train-quick: $(STAMP)
 	$(PYTHON) -m training train --profile quick --store $(STORE) --model $(MODEL)
 
-bench: $(STAMP)
+# hey (a Go load generator) drives the overload scenario; without it the Python client is the limit.
+bench-deps:
+	@command -v hey >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q hey; } || \
+		echo "note: install the Debian package hey for the overload scenario"
+
+bench: $(STAMP) system-deps bench-deps
 	$(PYTHON) -m benchmarks
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) system-deps bench-deps
 	$(PYTHON) -m benchmarks --quick
 
 clean:
