@@ -15,7 +15,7 @@ install: $(STAMP) system-deps
 # Debian packages the tests and the default data set need (skipped when present or not root).
 system-deps:
 	@test -d /usr/share/datasets/fashion-mnist && command -v prometheus >/dev/null || \
-		{ [ "$$(id -u)" = 0 ] && apt-get install -y -q dataset-fashion-mnist prometheus; } || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q dataset-fashion-mnist prometheus; } || \
 		echo "note: install the Debian packages dataset-fashion-mnist and prometheus (needs root)"
 
 test: $(STAMP) system-deps
@@ -39,7 +39,7 @@ train-quick: $(STAMP)
 
 # hey (a Go load generator) drives the overload scenario; without it the Python client is the limit.
 bench-deps:
-	@command -v hey >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q hey; } || \
+	@command -v hey >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q hey; } || \
 		echo "note: install the Debian package hey for the overload scenario"
 
 bench: $(STAMP) system-deps bench-deps
