@@ -32,24 +32,23 @@ def _check_mapping(path: Path, value: object, of_lists: bool) -> None:
         raise ModelStoreError(f"{path} is not a JSON object of {kind}")
 
 
-def read_aliases(model_dir: Path) -> dict[str, int]:
-    path = model_dir / ALIASES_FILE
+def _read_mapping(path: Path, of_lists: bool) -> dict[str, object]:
+    """One of the two files, validated, with its aliases sorted; {} when it does not exist."""
     try:
         value = read_json(path, {})
     except (OSError, ValueError) as exc:
         raise ModelStoreError(f"cannot read {path}: {exc}") from exc
-    _check_mapping(path, value, of_lists=False)
+    _check_mapping(path, value, of_lists)
     return dict(sorted(value.items()))  # type: ignore[union-attr]
 
 
+def read_aliases(model_dir: Path) -> dict[str, int]:
+    return _read_mapping(model_dir / ALIASES_FILE, of_lists=False)  # type: ignore[return-value]
+
+
 def read_history(model_dir: Path) -> dict[str, list[int]]:
-    path = model_dir / HISTORY_FILE
-    try:
-        value = read_json(path, {})
-    except (OSError, ValueError) as exc:
-        raise ModelStoreError(f"cannot read {path}: {exc}") from exc
-    _check_mapping(path, value, of_lists=True)
-    return {alias: list(targets) for alias, targets in sorted(value.items())}  # type: ignore[union-attr]
+    history = _read_mapping(model_dir / HISTORY_FILE, of_lists=True)
+    return {alias: list(targets) for alias, targets in history.items()}  # type: ignore[call-overload]
 
 
 def set_alias(model_dir: Path, alias: str, version: int) -> None:
