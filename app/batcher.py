@@ -72,10 +72,6 @@ class Batcher:
     def depth(self) -> int:
         return len(self._pending)
 
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
     def start(self) -> None:
         """Start the worker task on the running loop (a reference is kept and failures logged)."""
         self._task = asyncio.get_running_loop().create_task(

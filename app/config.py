@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -174,10 +173,6 @@ class Settings(BaseSettings):
     @property
     def request_timeout_s(self) -> float:
         return self.request_timeout_ms / 1000.0
-
-    @property
-    def log_level_number(self) -> int:
-        return logging.getLevelNamesMapping()[self.log_level]
 
 
 def _usable_cpus() -> int:
