@@ -93,13 +93,22 @@ def load_dataset(config: TrainConfig, *, test_only: bool = False) -> Dataset:
     return _load_folder(config, test_only)
 
 
-def to_tf_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int) -> tf.data.Dataset:
-    """A batched, prefetched `(pixels uint8, label int32)` pipeline; shuffled with `seed`."""
+def to_tf_dataset(
+    split: Split, batch_size: int, *, shuffle: bool, seed: int, repeat: bool = False
+) -> tf.data.Dataset:
+    """A batched, prefetched `(pixels uint8, label int32)` pipeline; shuffled with `seed`.
+
+    With `repeat` it never ends (a fresh shuffle each pass), so one iterator serves every
+    epoch: tearing down a shuffled, prefetched iterator at each epoch end blocked for 10-30 s
+    on this 2-core machine (seen with py-spy in tf.data's thread-pool shutdown).
+    """
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((split.images, split.labels.astype(np.int32)))
     if shuffle:
         data = data.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        data = data.repeat()
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

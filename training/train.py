@@ -95,7 +95,8 @@ def fit(config: TrainConfig, data: Dataset, *, verbose: int | str = "auto") -> T
     )
     start = time.monotonic()
     history = model.fit(
-        to_tf_dataset(data.train, config.batch_size, shuffle=True, seed=config.seed),
+        to_tf_dataset(data.train, config.batch_size, shuffle=True, seed=config.seed, repeat=True),
+        steps_per_epoch=steps,
         validation_data=to_tf_dataset(data.validation, 256, shuffle=False, seed=config.seed),
         epochs=config.epochs,
         callbacks=[stopper, keras.callbacks.TerminateOnNaN()],

@@ -183,3 +183,13 @@ def test_absent_directory_falls_back_to_the_keras_download(
     monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
     with pytest.raises(DatasetError, match="downloading it failed: network unreachable"):
         load_dataset(TrainConfig(fashion_dir=tmp_path / "absent"))
+
+
+def test_repeated_pipeline_reshuffles_every_pass_and_never_ends(tmp_path: Path) -> None:
+    data = load_dataset(TrainConfig(fashion_dir=fake_fashion(tmp_path / "fm")))
+    stream = to_tf_dataset(data.train, len(data.train), shuffle=True, seed=1, repeat=True)
+    passes = [labels.numpy() for _, labels in stream.take(3)]  # one batch is one pass here
+    assert len(passes) == 3
+    for labels in passes:
+        assert sorted(labels.tolist()) == sorted(data.train.labels.tolist())
+    assert not np.array_equal(passes[0], passes[1])  # a new order each pass
