@@ -97,3 +97,16 @@ def _augment(x: keras.KerasTensor, config: ModelConfig, seeds: Iterator[int]) ->
     if config.horizontal_flip:
         x = layers.RandomFlip("horizontal", seed=next(seeds), name="aug_flip")(x)
     return x
+
+
+def served_model(model: keras.Model, config: ModelConfig) -> keras.Model:
+    """The network as exported and evaluated: `model` itself, or with `test_time_flip` a
+    wrapper averaging the logits of each image and its horizontal mirror (one pass over a
+    batch twice the size, so small batches cost less than two calls)."""
+    if not config.test_time_flip:
+        return model
+    pixels = keras.Input(model.input.shape[1:], dtype=model.input.dtype, name=INPUT_NAME)
+    both = keras.ops.concatenate([pixels, keras.ops.flip(pixels, axis=2)], axis=0)
+    plain, mirrored = keras.ops.split(model(both), 2, axis=0)
+    logits = layers.Average(dtype="float32", name=LOGITS_NAME)([plain, mirrored])
+    return keras.Model(pixels, logits, name=f"{model.name}_mirror_averaged")

@@ -78,6 +78,7 @@ BUILTIN_PROFILES: dict[str, TrainConfig] = {
             head_dropout=0.2,
             augmentation=0.08,
             horizontal_flip=True,
+            test_time_flip=True,
             learning_rate=3e-3,
             warmup_epochs=1.0,
             weight_decay=5e-4,

@@ -13,7 +13,7 @@ import numpy as np
 from training.config import ModelConfig, TrainConfig
 from training.datasets import Dataset, to_tf_dataset
 from training.errors import TrainingError
-from training.model import make_model
+from training.model import make_model, served_model
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ MIXED_POLICY = "mixed_bfloat16"
 
 @dataclass(frozen=True)
 class TrainResult:
-    """The float32 model (best validation epoch's weights) and what happened while fitting."""
+    """The network as served (float32, best validation epoch's weights, mirror-averaged when
+    the recipe says so) and what happened while fitting."""
 
     model: keras.Model
     history: dict[str, list[float]]
@@ -110,7 +111,7 @@ def fit(config: TrainConfig, data: Dataset, *, verbose: int | str = "auto") -> T
     epochs_run = len(curves.get("loss", []))
     if policy:
         model = float32_copy(model, config, data)
-    return TrainResult(model, curves, epochs_run, seconds)
+    return TrainResult(served_model(model, config.model), curves, epochs_run, seconds)
 
 
 def float32_copy(model: keras.Model, config: TrainConfig, data: Dataset) -> keras.Model:

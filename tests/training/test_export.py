@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from model_store.schema import InputSpec
 from training.export import export_saved_model, load_signature, run_signature
-from training.model import make_model
+from training.model import make_model, served_model
 from training.profiles import get_profile
 
 SHAPE = InputSpec(height=28, width=28, channels=1)
@@ -59,3 +59,15 @@ def test_temperature_changes_confidence_not_the_prediction(model, tmp_path: Path
 def test_non_positive_temperature_is_refused(model, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="temperature"):
         export_saved_model(model, tmp_path, 0.0, SHAPE)
+
+
+def test_mirror_averaged_model_exports_its_averaging(tmp_path: Path) -> None:
+    config = get_profile("default").model
+    served = served_model(make_model(config, SHAPE, 10, seed=8), config)
+    export_saved_model(served, tmp_path, 1.0, SHAPE)
+    batch = np.random.default_rng(3).integers(0, 256, (5, 28, 28, 1), dtype=np.uint8)
+    probabilities = run_signature(load_signature(tmp_path), batch)
+    expected = tf.nn.softmax(served(batch, training=False)).numpy()
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+    mirrored = run_signature(load_signature(tmp_path), batch[:, :, ::-1].copy())
+    np.testing.assert_allclose(mirrored, probabilities, atol=1e-5)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from model_store.schema import InputSpec
 from training.config import ModelConfig
-from training.model import make_model
+from training.model import make_model, served_model
 from training.profiles import get_profile
 
 
@@ -68,3 +69,32 @@ def test_augmentation_and_dropout_act_only_while_training() -> None:
     np.testing.assert_array_equal(inference[0], inference[1])
     training = np.asarray(model(batch, training=True))
     assert not np.allclose(training, inference[0])
+
+
+def test_served_model_averages_each_image_with_its_mirror() -> None:
+    config = get_profile("default").model
+    assert config.test_time_flip
+    model = make_model(config, RGB, 5, seed=6)
+    served = served_model(model, config)
+
+    def logits(net, images: np.ndarray) -> np.ndarray:
+        return np.asarray(net(images, training=False))
+
+    batch = pixels(RGB, n=3, seed=7)
+    mirror = batch[:, :, ::-1].copy()
+    plain, flipped = logits(model, batch), logits(model, mirror)
+    assert not np.allclose(plain, flipped)  # the net alone is not mirror-symmetric
+    np.testing.assert_allclose(logits(served, batch), (plain + flipped) / 2, atol=1e-5)
+    np.testing.assert_allclose(logits(served, mirror), logits(served, batch), atol=1e-5)
+    assert logits(served, batch[:1]).shape == (1, 5)
+
+
+def test_without_test_time_flip_the_served_model_is_the_model() -> None:
+    config = get_profile("quick").model
+    model = make_model(config, GREY, 10)
+    assert not config.test_time_flip and served_model(model, config) is model
+
+
+def test_test_time_flip_needs_flip_training() -> None:
+    with pytest.raises(ValidationError, match="horizontal_flip"):
+        ModelConfig(horizontal_flip=False, test_time_flip=True)
