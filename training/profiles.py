@@ -66,8 +66,9 @@ BUILTIN_PROFILES: dict[str, TrainConfig] = {
     ),
     # VGG-style, lightly augmented, mixed bfloat16: 22 minutes on two quiet CPU cores.
     # Measured here (test accuracy): 93.87% / 93.68% (28 epochs) without mirror averaging; with it
-    # 94.24%, 93.75% (batch orders) and 94.25% (seed 7). Tried and dropped: dropout 0.2-0.4 per block (93.3%,
-    # underfit), a flatten head (93.60%), a 160-wide last block (93.92% averaged, +14% compute).
+    # 94.24%, 93.75% (batch orders) and 94.25% (seed 7). Tried and dropped: dropout 0.2-0.4 per
+    # block (93.3%, underfit), a flatten head (93.60%), a 160-wide last block (93.92% averaged,
+    # +14% compute).
     "default": TrainConfig(
         profile="default",
         model=ModelConfig(
