@@ -1,4 +1,4 @@
-"""`python -m app`: serve with uvicorn (uvloop + httptools when installed), settings from env."""
+"""`python -m app`: serve with uvicorn (app.server's config and protocol), settings from env."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from app.config import get_settings
 from app.logging import configure_logging
 from app.main import create_app
+from app.server import build_config
 
 
 def main() -> int:
@@ -19,16 +20,7 @@ def main() -> int:
         print(f"invalid TAGGER_* settings:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="auto",
-        http="auto",
-        log_config=None,
-        access_log=False,  # app.logging writes one JSON line per request instead
-        timeout_graceful_shutdown=settings.shutdown_timeout_s or None,
-    )
+    uvicorn.Server(build_config(create_app(settings), settings)).run()
     return 0
 
 

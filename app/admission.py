@@ -1,10 +1,14 @@
-"""Admission control: a bound on classify requests in flight, checked when a request arrives.
+"""Admission control: a bound on classify requests in flight, spent only on requests whose
+body has arrived.
 
 The batch queue's own limit applies only once a request's body is read and decoded; under
-overload requests would pile up before that point. Counting them from arrival, in a plain ASGI
-middleware in front of routing, means the one that would exceed the bound is refused before
-any of its work is done (no body read, no dependency, no decode), so refusing stays cheap
-enough to keep up with the arrivals it refuses.
+overload requests would pile up before that point, so a plain ASGI middleware in front of
+routing bounds them earlier. It reads the body first (refusing at once a declared or streamed
+body over TAGGER_MAX_UPLOAD_BYTES), then takes a slot, then runs the route with the body
+replayed: a client trickling its body (bounded by TAGGER_BODY_TIMEOUT_S in app.server) holds
+no slot, so slow clients cannot refuse everyone else, and a slot is held no longer than a fast
+request takes. Refusing stays cheap: a request that finds the service full, on arrival or once
+its body is in, gets 503 `overloaded` before any decode.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import json
 from collections.abc import Sequence
 
 from prometheus_client import Counter
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import error_body
 
@@ -49,17 +54,42 @@ class AdmissionMiddleware:
         if route is None:
             await self.app(scope, receive, send)
             return
+        scope["route"] = route  # for the metrics and log line, whatever happens next
         admission = self.admission
+        if admission.full:  # refused before the body is read
+            await self._refuse_overloaded(scope, send)
+            return
+        settings, metrics = scope["app"].state.settings, scope["app"].state.metrics
+        limit = settings.max_upload_bytes
+        body = await _read_body(scope, receive, limit)
+        if body is None:
+            metrics.images_rejected.labels("upload_too_large").inc()
+            message = f"the upload exceeds the limit of {limit} bytes"
+            declared = _declared_length(scope)
+            if declared is not None and declared > limit:
+                message = f"the upload is {declared} bytes; the limit is {limit} bytes"
+            # Connection: close, so the rest of the body is never read.
+            await _send_error(scope, send, 413, "upload_too_large", message, close=True)
+            return
         if admission.full:
-            admission.rejected.inc()
-            scope["route"] = route
-            await self._refuse(scope, send)
+            await self._refuse_overloaded(scope, send)
             return
         admission.in_flight += 1
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, _replay(body, receive), send)
         finally:
             admission.in_flight -= 1
+
+    async def _refuse_overloaded(self, scope: Scope, send: Send) -> None:
+        self.admission.rejected.inc()
+        await _send_error(
+            scope,
+            send,
+            503,
+            "overloaded",
+            self._message,
+            headers=[(b"retry-after", str(self.admission.retry_after_s).encode())],
+        )
 
     def _bounded_route(self, scope: Scope) -> BaseRoute | None:
         if scope["type"] != "http" or not scope["path"].endswith("/classify"):
@@ -69,16 +99,68 @@ class AdmissionMiddleware:
                 return route
         return None
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        state = scope.setdefault("state", {})
-        state["error_code"] = "overloaded"
-        body = json.dumps(
-            error_body("overloaded", self._message, state.get("request_id", ""))
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(self.admission.retry_after_s).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it is (or is declared) over `limit` bytes.
+    Raises ClientDisconnect if the client goes away first."""
+    declared = _declared_length(scope)
+    if declared is not None and declared > limit:
+        return None
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` that gives the buffered body once, then waits on the connection (so the
+    route still learns of a disconnect)."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+async def _send_error(
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    close: bool = False,
+) -> None:
+    state = scope.setdefault("state", {})
+    state["error_code"] = code
+    body = json.dumps(error_body(code, message, state.get("request_id", ""))).encode()
+    response_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]
+    if close:
+        response_headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})

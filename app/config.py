@@ -57,6 +57,34 @@ class Settings(BaseSettings):
     request_timeout_ms: float = Field(default=10_000, gt=0)
     retry_after_s: int = Field(default=1, ge=0)
     shutdown_timeout_s: float = Field(default=30.0, ge=0)
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Longest wait for a request's line and headers, from connection open (or the end "
+            "of the previous response on a keep-alive connection); then 408 `header_timeout`."
+        ),
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Longest wait for a request's whole body once its headers are in; then 408 "
+            "`body_timeout` (if no answer has started) and the connection is closed."
+        ),
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description=(
+            "Largest request line + headers, in bytes; past it 431 `headers_too_large` at once."
+        ),
+    )
+    max_headers: int = Field(
+        default=100,
+        ge=1,
+        description="Most header fields in one request; past it 431 `headers_too_large`.",
+    )
 
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_images_per_request: int = Field(default=32, ge=1)

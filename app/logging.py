@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ClientGone, error_body
@@ -24,6 +25,9 @@ REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _CLIENT_CLOSED = 499  # nginx's status for a client that went away before the answer
+# Set in scope state by app.server when it refuses a request the app is handling:
+# (status the client got, error code).
+HTTP_REFUSAL_STATE_KEY = "http_refusal"
 
 
 class JsonFormatter(logging.Formatter):
@@ -75,7 +79,7 @@ class RequestContextMiddleware:
             return
         state = scope.setdefault("state", {})
         incoming = _header(scope, REQUEST_ID_HEADER)
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else _new_request_id()
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_request_id()
         state["request_id"] = request_id
         status = 0
         started = time.perf_counter()
@@ -92,14 +96,19 @@ class RequestContextMiddleware:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
-        except ClientGone:
+        except (ClientGone, ClientDisconnect):
+            # Hung up mid-body or while waiting (or timed out by app.server): not our error.
             status = _CLIENT_CLOSED
+            state["error_code"] = "client_disconnected"
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request_id})
             if status == 0:
                 status = 500
                 await _send_500(send_with_id, request_id)
         finally:
+            refusal = state.get(HTTP_REFUSAL_STATE_KEY)
+            if refusal is not None and refusal[0]:  # app.server answered for the app (408)
+                status, state["error_code"] = refusal
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
             route_obj = scope.get("route")
@@ -145,7 +154,7 @@ def _access_log(
     )
 
 
-def _new_request_id() -> str:
+def new_request_id() -> str:
     """32 random hex digits, like uuid4().hex but without a system call per request."""
     return f"{random.getrandbits(128):032x}"
 

@@ -95,6 +95,14 @@ class Metrics:
             registry=r,
         )
 
+        self.http_refusals = Counter(
+            "tagger_http_refusals_total",
+            "Connections the HTTP layer answered or closed itself, by reason "
+            "(header_timeout, headers_too_large, body_timeout).",
+            ["reason"],
+            registry=r,
+        )
+
     def count_prediction(self, model: str, label: str) -> None:
         """`tagger_predictions_total{model,label}` += 1, with the labelled child looked up once."""
         key = (model, label)

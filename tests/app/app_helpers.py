@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from app.config import Settings
 from app.main import create_app
+from app.server import build_config
 from model_store import ModelStore
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -109,7 +110,8 @@ def make_settings(store_root: Path, **overrides: Any) -> Settings:
 def run_server(
     settings: Settings, gate: ModelGate | None = None, wait_ready: bool = True
 ) -> Iterator[Server]:
-    """A real uvicorn on a free loopback port, serving `create_app(settings)` from a thread."""
+    """A real uvicorn on a free loopback port, serving `create_app(settings)` from a thread
+    with the transport `python -m app` uses (app.server)."""
     gate = gate or ModelGate()
     registry = CollectorRegistry()
     store = ModelStore(settings.model_store)
@@ -118,9 +120,7 @@ def run_server(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10
-    )
+    config = build_config(app, settings, lifespan="on", timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
