@@ -68,8 +68,9 @@ class AdmissionMiddleware:
             declared = _declared_length(scope)
             if declared is not None and declared > limit:
                 message = f"the upload is {declared} bytes; the limit is {limit} bytes"
-            # Connection: close, so the rest of the body is never read.
-            await _send_error(scope, send, 413, "upload_too_large", message, close=True)
+            # The unread rest is dropped by uvicorn as it arrives (TAGGER_BODY_TIMEOUT_S bounds
+            # it); closing now instead would reset the connection before the client reads this.
+            await _send_error(scope, send, 413, "upload_too_large", message)
             return
         if admission.full:
             await self._refuse_overloaded(scope, send)
@@ -150,7 +151,6 @@ async def _send_error(
     code: str,
     message: str,
     headers: list[tuple[bytes, bytes]] | None = None,
-    close: bool = False,
 ) -> None:
     state = scope.setdefault("state", {})
     state["error_code"] = code
@@ -160,7 +160,5 @@ async def _send_error(
         (b"content-length", str(len(body)).encode()),
         *(headers or []),
     ]
-    if close:
-        response_headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})

@@ -106,8 +106,8 @@ def test_python_m_app_rejects_bad_settings_with_a_clear_message() -> None:
 
 
 DRAIN_CLIENTS = 32
-DRAIN_RUNS = 2
-LOAD_BEFORE_SIGTERM_S = 1.5
+DRAIN_RUNS = 1  # a fresh process per run (~20 s to start here); `make bench` repeats it
+ANSWERS_BEFORE_SIGTERM = 3 * DRAIN_CLIENTS  # every client is busy on its connection
 
 
 def test_sigterm_under_keep_alive_load_answers_every_request_that_reached_the_server(
@@ -133,7 +133,6 @@ def test_sigterm_under_keep_alive_load_answers_every_request_that_reached_the_se
             1 for e in lines if str(e.get("route")).endswith("/classify") and e.get("status") == 200
         )
         assert statuses[200] == logged, f"run {run}: clients saw {statuses[200]}, log has {logged}"
-        assert statuses[200] > DRAIN_CLIENTS  # the load really was running
 
 
 async def _load_then_sigterm(
@@ -158,7 +157,9 @@ async def _load_then_sigterm(
                 statuses[response.status_code] += 1
 
     tasks = [asyncio.ensure_future(client()) for _ in range(DRAIN_CLIENTS)]
-    await asyncio.sleep(LOAD_BEFORE_SIGTERM_S)
+    async with asyncio.timeout(60):
+        while statuses.total() < ANSWERS_BEFORE_SIGTERM:
+            await asyncio.sleep(0.01)
     process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(asyncio.gather(*tasks), 60)
     return statuses, failures
