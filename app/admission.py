@@ -39,9 +39,10 @@ class Admission:
 
 
 class AdmissionMiddleware:
-    """Counts requests to `routes` while they run; past the limit answers 503 `overloaded`
-    with Retry-After at once. Sits inside RequestContextMiddleware, so the refusal still gets
-    a request id, the route's metrics and an access-log line."""
+    """Reads the body of a request to `routes` (413 `upload_too_large` past the upload limit),
+    then counts it while it runs; past the limit answers 503 `overloaded` with Retry-After at
+    once. Sits inside RequestContextMiddleware, so a refusal still gets a request id, the
+    route's metrics and an access-log line."""
 
     def __init__(self, app: ASGIApp, admission: Admission, routes: Sequence[BaseRoute]) -> None:
         self.app = app

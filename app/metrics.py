@@ -98,7 +98,7 @@ class Metrics:
         self.http_refusals = Counter(
             "tagger_http_refusals_total",
             "Connections the HTTP layer answered or closed itself, by reason "
-            "(header_timeout, headers_too_large, body_timeout).",
+            "(header_timeout, headers_too_large, body_timeout, invalid_http).",
             ["reason"],
             registry=r,
         )

@@ -14,6 +14,7 @@ closes idle keep-alive connections at once (resetting a request already on the w
 - a body timeout (TAGGER_BODY_TIMEOUT_S) from headers complete until the whole body is in,
   whatever the route does with it: 408 `body_timeout` if no answer has started, and the app
   sees `http.disconnect` (its request is logged as 408 by app.logging);
+- a JSON 400 `invalid_http` for malformed HTTP (uvicorn answers plain text);
 - a drain: on shutdown a request in progress is answered with `Connection: close`; an idle
   keep-alive connection stays open `DRAIN_IDLE_GRACE_S` so that a request already sent is
   still answered (with `Connection: close`), then is closed. The listening socket is closed
@@ -154,9 +155,12 @@ class TaggerHttpProtocol(HttpToolsProtocol):
                 self._refuse_head(431, "headers_too_large", self._head_bytes_message())
 
     def _bad_request(self) -> None:
-        msg = "Invalid HTTP request received."
-        self.logger.warning(msg)
-        self.send_400_response(msg)
+        """Malformed HTTP: a JSON 400 (uvicorn's own is plain text), then close."""
+        code, message = "invalid_http", "the request is not valid HTTP/1.1"
+        if self._in_head or self.cycle is None:
+            self._refuse_head(400, code, message)
+        else:
+            self._refuse_request(self.cycle, 400, code, message)
 
     # Parser callbacks
 
@@ -251,24 +255,28 @@ class TaggerHttpProtocol(HttpToolsProtocol):
         self._body_timer = None
         if self._closing or self.transport.is_closing():
             return
-        code = "body_timeout"
         message = f"the request body did not arrive within {self.limits.body_timeout_s:g} s"
+        self._refuse_request(cycle, 408, "body_timeout", message)
+
+    def _refuse_request(
+        self, cycle: RequestResponseCycle, status: int, code: str, message: str
+    ) -> None:
+        """Refuse the request whose body is arriving, whatever the app is doing with it."""
         self.refusals.labels(code).inc()
         if cycle.response_complete:  # answered already; only the unread body is pending
             self._log(code, 0, "")
             self.transport.close()
             return
-        if cycle.response_started:  # an answer is under way: it cannot be replaced
-            cycle.scope["state"][HTTP_REFUSAL_STATE_KEY] = (0, code)
-            cycle.disconnected = True
-            cycle.message_event.set()
-            self.transport.close()
-            return
-        # The app is still reading or working: it sees a disconnect, the client the 408.
-        cycle.scope["state"][HTTP_REFUSAL_STATE_KEY] = (408, code)
+        # The app sees a disconnect; app.logging logs the request with the status sent here.
+        cycle.scope["state"][HTTP_REFUSAL_STATE_KEY] = (
+            (0, code) if cycle.response_started else (status, code)
+        )
         cycle.disconnected = True
         cycle.message_event.set()
-        self._answer(408, code, message, log=False)
+        if cycle.response_started:  # an answer is under way: it cannot be replaced
+            self.transport.close()
+        else:
+            self._answer(status, code, message, log=False)
 
     # Drain
 
@@ -335,7 +343,7 @@ class TaggerHttpProtocol(HttpToolsProtocol):
     def _log(self, code: str, status: int, request_id: str) -> None:
         client = f"{self.client[0]}:{self.client[1]}" if self.client else ""
         logger.info(
-            "connection refused by the HTTP layer: %s",
+            "request refused by the HTTP layer: %s",
             code,
             extra={
                 "error_code": code,

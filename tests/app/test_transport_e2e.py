@@ -82,6 +82,34 @@ def test_incomplete_headers_get_408_and_the_connection_is_closed(
     assert transport_server.metric("tagger_http_refusals_total", reason="header_timeout") >= 1
 
 
+def test_the_head_timeout_restarts_after_each_answer_on_a_keep_alive_connection(
+    transport_server: Server,
+) -> None:
+    with socket.create_connection(_address(transport_server)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(MARGIN_S)
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        time.sleep(HEADER_TIMEOUT_S / 2)  # idle, within the limit
+        started = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+        status, _, body = _read_answer(sock, HEADER_TIMEOUT_S + MARGIN_S)
+        elapsed = time.monotonic() - started
+    assert status == 408
+    _assert_error(body, "header_timeout")
+    assert elapsed < HEADER_TIMEOUT_S  # counted from the end of the answer, not the new bytes
+
+
+def test_malformed_http_gets_a_json_400(transport_server: Server) -> None:
+    with socket.create_connection(_address(transport_server)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n")
+        status, headers, body = _read_answer(sock, MARGIN_S)
+    assert status == 400
+    assert headers["connection"] == "close"
+    _assert_error(body, "invalid_http")
+    assert json.loads(body)["error"]["request_id"] == headers["x-request-id"]
+
+
 def test_a_huge_header_is_refused_with_431_as_soon_as_it_passes_the_limit(
     transport_server: Server,
 ) -> None:
