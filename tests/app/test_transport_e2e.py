@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -205,8 +206,9 @@ async def test_slow_bodies_at_the_in_flight_limit_do_not_refuse_normal_requests(
 
 @ASYNC
 async def test_a_client_that_hangs_up_mid_body_is_a_499_not_a_500(
-    shared_root: Path,
+    shared_root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     settings = make_settings(shared_root)
     with run_server(settings) as server:
         host, port = _address(server)
@@ -224,3 +226,8 @@ async def test_a_client_that_hangs_up_mid_body_is_a_499_not_a_500(
         )
         assert server.metric("tagger_requests_total", **ROUTE, status="500") == 0
         assert server.metric("tagger_requests_in_flight") == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    access = [r for r in caplog.records if r.name == "app.access" and r.__dict__["status"] == 499]
+    assert len(access) == 1
+    assert access[0].levelno == logging.INFO
+    assert access[0].__dict__["error_code"] == "client_disconnected"
