@@ -12,6 +12,8 @@ from app.logging import configure_logging
 from app.main import create_app
 from app.server import build_config
 
+_STARTUP_FAILURE = 3  # as uvicorn.run exits when the server cannot start (e.g. port taken)
+
 
 def main() -> int:
     try:
@@ -20,8 +22,9 @@ def main() -> int:
         print(f"invalid TAGGER_* settings:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    uvicorn.Server(build_config(create_app(settings), settings)).run()
-    return 0
+    server = uvicorn.Server(build_config(create_app(settings), settings))
+    server.run()
+    return 0 if server.started else _STARTUP_FAILURE
 
 
 if __name__ == "__main__":
