@@ -20,9 +20,10 @@ closes idle keep-alive connections at once (resetting a request already on the w
   still answered (with `Connection: close`), then is closed. The listening socket is closed
   at once by uvicorn, and the whole drain stays inside TAGGER_SHUTDOWN_TIMEOUT_S.
 
-Answers written here have the service's JSON error body with a fresh request id (made as
-app.logging makes them, also sent as X-Request-ID) and `Connection: close`; each refusal is
-counted in `tagger_http_refusals_total{reason}` and logged in one line.
+Answers written here have the service's JSON error body and `Connection: close`, with the
+request id app.logging gave the request if the app saw it, else a fresh one made the same way
+(also sent as X-Request-ID). Each refusal is counted in `tagger_http_refusals_total{reason}`
+and logged in one line: by app.logging's access log if the app saw the request, else here.
 """
 
 from __future__ import annotations
@@ -275,8 +276,9 @@ class TaggerHttpProtocol(HttpToolsProtocol):
         cycle.message_event.set()
         if cycle.response_started:  # an answer is under way: it cannot be replaced
             self.transport.close()
-        else:
-            self._answer(status, code, message, log=False)
+        else:  # with the id app.logging gave the request, so the answer matches its log line
+            request_id = cycle.scope["state"].get("request_id") or new_request_id()
+            self._answer(status, code, message, log=False, request_id=request_id)
 
     # Drain
 
@@ -316,9 +318,11 @@ class TaggerHttpProtocol(HttpToolsProtocol):
             return
         self._answer(status, code, message, log=True)
 
-    def _answer(self, status: int, code: str, message: str, *, log: bool) -> None:
+    def _answer(
+        self, status: int, code: str, message: str, *, log: bool, request_id: str = ""
+    ) -> None:
         """Write a JSON error with Connection: close, then close after a short linger."""
-        request_id = new_request_id()
+        request_id = request_id or new_request_id()
         if log:
             self._log(code, status, request_id)
         body = json.dumps(error_body(code, message, request_id)).encode()

@@ -156,6 +156,7 @@ def test_a_body_that_stalls_gets_408_and_frees_its_slot(transport_server: Server
     assert status == 408
     assert headers["connection"] == "close"
     _assert_error(body, "body_timeout")
+    assert json.loads(body)["error"]["request_id"] == headers["x-request-id"]
     assert BODY_TIMEOUT_S * 0.9 <= elapsed < BODY_TIMEOUT_S + MARGIN_S
     server.wait_for(lambda: server.metric("tagger_requests_in_flight") == 0, 5)
     assert server.app.state.admission.in_flight == 0
