@@ -9,6 +9,12 @@ replayed: a client trickling its body (bounded by TAGGER_BODY_TIMEOUT_S in app.s
 no slot, so slow clients cannot refuse everyone else, and a slot is held no longer than a fast
 request takes. Refusing stays cheap: a request that finds the service full, on arrival or once
 its body is in, gets 503 `overloaded` before any decode.
+
+Reading bodies before admission would leave the memory they take bounded only by connections x
+TAGGER_MAX_UPLOAD_BYTES, so bodies also share a byte budget (TAGGER_MAX_BUFFERED_BODY_BYTES),
+held from arrival until the request is answered: a declared Content-Length is charged on arrival
+and a chunked body as it arrives; a body that does not fit in what is left gets 503 `overloaded`
+before more of it is read. A small body still fits while bytes remain.
 """
 
 from __future__ import annotations
@@ -25,11 +31,16 @@ from app.errors import error_body
 
 
 class Admission:
-    """How many bounded requests are in flight, and the limit."""
+    """How many bounded requests are in flight and how many body bytes they and the requests
+    still receiving theirs hold, with the limits of both."""
 
-    def __init__(self, limit: int, retry_after_s: int, rejected: Counter) -> None:
+    def __init__(
+        self, limit: int, buffered_limit_bytes: int, retry_after_s: int, rejected: Counter
+    ) -> None:
         self.limit = limit
         self.in_flight = 0
+        self.buffered_limit_bytes = buffered_limit_bytes
+        self.buffered_bytes = 0
         self.retry_after_s = retry_after_s
         self.rejected = rejected
 
@@ -38,11 +49,43 @@ class Admission:
         return self.in_flight >= self.limit
 
 
+class _Reservation:
+    """The body bytes one request has charged to the budget; `release` gives them back."""
+
+    __slots__ = ("admission", "held_bytes")
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+        self.held_bytes = 0
+
+    def grow_to(self, total_bytes: int) -> bool:
+        """Charge up to `total_bytes` in all; False (nothing more charged) if that does not fit."""
+        extra = total_bytes - self.held_bytes
+        admission = self.admission
+        if admission.buffered_bytes + extra > admission.buffered_limit_bytes:
+            return False
+        admission.buffered_bytes += extra
+        self.held_bytes = total_bytes
+        return True
+
+    def release(self) -> None:
+        self.admission.buffered_bytes -= self.held_bytes
+        self.held_bytes = 0
+
+
+class _UploadTooLarge(Exception):
+    """The body is (or is declared) over TAGGER_MAX_UPLOAD_BYTES."""
+
+
+class _OverBudget(Exception):
+    """The body does not fit in what is left of TAGGER_MAX_BUFFERED_BODY_BYTES."""
+
+
 class AdmissionMiddleware:
     """Reads the body of a request to `routes` (413 `upload_too_large` past the upload limit),
-    then counts it while it runs; past the limit answers 503 `overloaded` with Retry-After at
-    once. Sits inside RequestContextMiddleware, so a refusal still gets a request id, the
-    route's metrics and an access-log line."""
+    charging it to the body budget, then counts it while it runs; past either limit answers 503
+    `overloaded` with Retry-After at once. Sits inside RequestContextMiddleware, so a refusal
+    still gets a request id, the route's metrics and an access-log line."""
 
     def __init__(self, app: ASGIApp, admission: Admission, routes: Sequence[BaseRoute]) -> None:
         self.app = app
@@ -60,36 +103,64 @@ class AdmissionMiddleware:
         if admission.full:  # refused before the body is read
             await self._refuse_overloaded(scope, send)
             return
-        settings, metrics = scope["app"].state.settings, scope["app"].state.metrics
-        limit = settings.max_upload_bytes
-        body = await _read_body(scope, receive, limit)
-        if body is None:
-            metrics.images_rejected.labels("upload_too_large").inc()
-            message = f"the upload exceeds the limit of {limit} bytes"
-            declared = _declared_length(scope)
-            if declared is not None and declared > limit:
-                message = f"the upload is {declared} bytes; the limit is {limit} bytes"
-            # The unread rest is dropped by uvicorn as it arrives (TAGGER_BODY_TIMEOUT_S bounds
-            # it); closing now instead would reset the connection before the client reads this.
-            await _send_error(scope, send, 413, "upload_too_large", message)
-            return
-        if admission.full:
-            await self._refuse_overloaded(scope, send)
-            return
-        admission.in_flight += 1
+        reservation = _Reservation(admission)
         try:
-            await self.app(scope, _replay(body, receive), send)
+            body = await self._receive_body(scope, receive, send, reservation)
+            if body is None:  # refused
+                return
+            if admission.full:
+                await self._refuse_overloaded(scope, send)
+                return
+            admission.in_flight += 1
+            try:
+                await self.app(scope, _replay(body, receive), send)
+            finally:
+                admission.in_flight -= 1
         finally:
-            admission.in_flight -= 1
+            reservation.release()
 
-    async def _refuse_overloaded(self, scope: Scope, send: Send) -> None:
+    async def _receive_body(
+        self, scope: Scope, receive: Receive, send: Send, reservation: _Reservation
+    ) -> bytes | None:
+        """The body, charged to `reservation`; None once it was refused (413 or 503)."""
+        limit = scope["app"].state.settings.max_upload_bytes
+        declared = _declared_length(scope)
+        try:
+            if declared is not None and declared > limit:
+                raise _UploadTooLarge
+            if declared and not reservation.grow_to(declared):
+                raise _OverBudget
+            return await _read_body(receive, limit, reservation)
+        except _UploadTooLarge:
+            await self._refuse_too_large(scope, send, limit, declared)
+        except _OverBudget:
+            admission = self.admission
+            message = (
+                f"request bodies already hold {admission.buffered_bytes} of the "
+                f"{admission.buffered_limit_bytes} bytes allowed at once; retry shortly"
+            )
+            await self._refuse_overloaded(scope, send, message)
+        return None
+
+    async def _refuse_too_large(
+        self, scope: Scope, send: Send, limit: int, declared: int | None
+    ) -> None:
+        scope["app"].state.metrics.images_rejected.labels("upload_too_large").inc()
+        message = f"the upload exceeds the limit of {limit} bytes"
+        if declared is not None and declared > limit:
+            message = f"the upload is {declared} bytes; the limit is {limit} bytes"
+        # The unread rest is dropped by uvicorn as it arrives (TAGGER_BODY_TIMEOUT_S bounds
+        # it); closing now instead would reset the connection before the client reads this.
+        await _send_error(scope, send, 413, "upload_too_large", message)
+
+    async def _refuse_overloaded(self, scope: Scope, send: Send, message: str = "") -> None:
         self.admission.rejected.inc()
         await _send_error(
             scope,
             send,
             503,
             "overloaded",
-            self._message,
+            message or self._message,
             headers=[(b"retry-after", str(self.admission.retry_after_s).encode())],
         )
 
@@ -102,12 +173,10 @@ class AdmissionMiddleware:
         return None
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None once it is (or is declared) over `limit` bytes.
-    Raises ClientDisconnect if the client goes away first."""
-    declared = _declared_length(scope)
-    if declared is not None and declared > limit:
-        return None
+async def _read_body(receive: Receive, limit: int, reservation: _Reservation) -> bytes:
+    """The whole request body, charged to `reservation` beyond what it already holds (the
+    declared length). Raises _UploadTooLarge past `limit` bytes, _OverBudget once the body does
+    not fit in the budget, ClientDisconnect if the client goes away first."""
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -116,8 +185,11 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
             raise ClientDisconnect()
         chunk = message.get("body", b"")
         total += len(chunk)
-        if total > limit:
-            return None
+        if total > reservation.held_bytes:  # a chunked body (or none declared): charge it now
+            if total > limit:
+                raise _UploadTooLarge
+            if not reservation.grow_to(total):
+                raise _OverBudget
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

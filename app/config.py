@@ -14,6 +14,7 @@ from model_store.preprocessing import DEFAULT_MAX_PIXELS
 from model_store.schema import NAME_PATTERN
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+_DEFAULT_BUFFERED_BODY_BYTES = 256 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -48,8 +49,9 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         description=(
-            "Classify requests admitted at once, counted from arrival (before the body is read "
-            "or decoded); one more is refused at once with 503 `overloaded` + Retry-After. "
+            "Classify requests admitted at once, counted once their body has arrived (before "
+            "it is parsed or decoded; a body still arriving holds no slot); one more is refused "
+            "with 503 `overloaded` + Retry-After, on arrival if the service is already full. "
             "Unset: TAGGER_MAX_QUEUE + TAGGER_MAX_BATCH_SIZE, one single-image request per "
             "queue slot plus a batch in the model, so every admitted request can queue."
         ),
@@ -84,6 +86,17 @@ class Settings(BaseSettings):
         default=100,
         ge=1,
         description="Most header fields in one request; past it 431 `headers_too_large`.",
+    )
+    max_buffered_body_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Classify request bodies held in memory at once, in bytes, from arrival until the "
+            "request is answered: a body is charged its declared Content-Length on arrival (a "
+            "chunked one as it arrives), and one that does not fit in what is left is refused "
+            "at once with 503 `overloaded` + Retry-After, before more of it is read. At least "
+            "TAGGER_MAX_UPLOAD_BYTES. Unset: 256 MiB, or twice TAGGER_MAX_UPLOAD_BYTES if more."
+        ),
     )
 
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
@@ -135,7 +148,12 @@ class Settings(BaseSettings):
         return "" if value == "latest" else value
 
     @field_validator(
-        "api_key", "max_in_flight_requests", "intra_op_threads", "inter_op_threads", mode="before"
+        "api_key",
+        "max_in_flight_requests",
+        "max_buffered_body_bytes",
+        "intra_op_threads",
+        "inter_op_threads",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -174,6 +192,15 @@ class Settings(BaseSettings):
                 f"TAGGER_MAX_IMAGES_PER_REQUEST ({self.max_images_per_request}) so the largest "
                 "request can queue"
             )
+        if (
+            self.max_buffered_body_bytes is not None
+            and self.max_buffered_body_bytes < self.max_upload_bytes
+        ):
+            raise ValueError(
+                f"TAGGER_MAX_BUFFERED_BODY_BYTES ({self.max_buffered_body_bytes}) must be at "
+                f"least TAGGER_MAX_UPLOAD_BYTES ({self.max_upload_bytes}) so the largest upload "
+                "can be received"
+            )
         return self
 
     @property
@@ -186,6 +213,13 @@ class Settings(BaseSettings):
         if self.max_in_flight_requests is not None:
             return self.max_in_flight_requests
         return self.max_queue + self.max_batch_size
+
+    @property
+    def buffered_body_limit_bytes(self) -> int:
+        """TAGGER_MAX_BUFFERED_BODY_BYTES, or 256 MiB (twice the upload limit if that is more)."""
+        if self.max_buffered_body_bytes is not None:
+            return self.max_buffered_body_bytes
+        return max(_DEFAULT_BUFFERED_BODY_BYTES, 2 * self.max_upload_bytes)
 
     @property
     def tf_intra_op_threads(self) -> int:

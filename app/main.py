@@ -80,8 +80,12 @@ def create_app(
     app.state.metrics = metrics
     app.state.manager = manager
     admission = Admission(
-        settings.in_flight_limit, settings.retry_after_s, metrics.rejected_overloaded
+        settings.in_flight_limit,
+        settings.buffered_body_limit_bytes,
+        settings.retry_after_s,
+        metrics.rejected_overloaded,
     )
+    metrics.buffered_body_bytes.set_function(lambda: admission.buffered_bytes)
     app.state.admission = admission
     install_error_handlers(app)
     # Added first, so it runs inside RequestContextMiddleware (request id, metrics, log).

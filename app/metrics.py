@@ -95,6 +95,12 @@ class Metrics:
             registry=r,
         )
 
+        self.buffered_body_bytes = Gauge(
+            "tagger_buffered_body_bytes",
+            "Classify request body bytes held now, by requests still receiving their body or "
+            "not yet answered (charged by declared length).",
+            registry=r,
+        )
         self.http_refusals = Counter(
             "tagger_http_refusals_total",
             "Connections the HTTP layer answered or closed itself, by reason "

@@ -37,6 +37,10 @@ def test_defaults_and_env_values(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"TAGGER_MAX_BATCH_SIZE": "0"}, "max_batch_size"),
         ({"TAGGER_REQUEST_TIMEOUT_MS": "-1"}, "request_timeout_ms"),
         ({"TAGGER_MAX_IN_FLIGHT_REQUESTS": "0"}, "max_in_flight_requests"),
+        (
+            {"TAGGER_MAX_BUFFERED_BODY_BYTES": "1000", "TAGGER_MAX_UPLOAD_BYTES": "1001"},
+            "TAGGER_MAX_BUFFERED_BODY_BYTES (1000)",
+        ),
     ],
 )
 def test_bad_values_are_refused_by_name(
@@ -71,3 +75,13 @@ def test_in_flight_limit_defaults_to_a_full_queue_plus_a_batch(
     assert Settings().in_flight_limit == 32
     monkeypatch.setenv("TAGGER_MAX_IN_FLIGHT_REQUESTS", "5")
     assert Settings().in_flight_limit == 5
+
+
+def test_the_body_budget_defaults_to_256_mib_and_always_holds_two_of_the_largest_uploads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().buffered_body_limit_bytes == 256 * 1024 * 1024
+    monkeypatch.setenv("TAGGER_MAX_UPLOAD_BYTES", str(200 * 1024 * 1024))
+    assert Settings().buffered_body_limit_bytes == 400 * 1024 * 1024
+    monkeypatch.setenv("TAGGER_MAX_BUFFERED_BODY_BYTES", str(300 * 1024 * 1024))
+    assert Settings().buffered_body_limit_bytes == 300 * 1024 * 1024
