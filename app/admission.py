@@ -11,10 +11,13 @@ request takes. Refusing stays cheap: a request that finds the service full, on a
 its body is in, gets 503 `overloaded` before any decode.
 
 Reading bodies before admission would leave the memory they take bounded only by connections x
-TAGGER_MAX_UPLOAD_BYTES, so bodies also share a byte budget (TAGGER_MAX_BUFFERED_BODY_BYTES),
-held from arrival until the request is answered: a declared Content-Length is charged on arrival
-and a chunked body as it arrives; a body that does not fit in what is left gets 503 `overloaded`
-before more of it is read. A small body still fits while bytes remain.
+TAGGER_MAX_UPLOAD_BYTES, so bodies also share a byte budget (TAGGER_MAX_BUFFERED_BODY_BYTES):
+each body is charged the bytes received so far, until its request is answered, and one that
+no longer fits gets 503 `overloaded` before more of it is read; a declared Content-Length that
+cannot fit in what is left is refused on arrival, before any of it is read. Bytes received,
+not bytes declared: a client that declares a large body and then trickles holds only what it
+sent, so slow clients cannot spend the budget for everyone else. A small body fits while
+bytes remain.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ class Admission:
     def full(self) -> bool:
         return self.in_flight >= self.limit
 
+    def fits(self, size_bytes: int) -> bool:
+        """Whether `size_bytes` more body bytes fit in the budget now."""
+        return self.buffered_bytes + size_bytes <= self.buffered_limit_bytes
+
 
 class _Reservation:
     """The body bytes one request has charged to the budget; `release` gives them back."""
@@ -58,14 +65,13 @@ class _Reservation:
         self.admission = admission
         self.held_bytes = 0
 
-    def grow_to(self, total_bytes: int) -> bool:
-        """Charge up to `total_bytes` in all; False (nothing more charged) if that does not fit."""
-        extra = total_bytes - self.held_bytes
+    def add(self, size_bytes: int) -> bool:
+        """Charge `size_bytes` more; False (nothing charged) if they do not fit."""
         admission = self.admission
-        if admission.buffered_bytes + extra > admission.buffered_limit_bytes:
+        if admission.buffered_bytes + size_bytes > admission.buffered_limit_bytes:
             return False
-        admission.buffered_bytes += extra
-        self.held_bytes = total_bytes
+        admission.buffered_bytes += size_bytes
+        self.held_bytes += size_bytes
         return True
 
     def release(self) -> None:
@@ -83,9 +89,10 @@ class _OverBudget(Exception):
 
 class AdmissionMiddleware:
     """Reads the body of a request to `routes` (413 `upload_too_large` past the upload limit),
-    charging it to the body budget, then counts it while it runs; past either limit answers 503
-    `overloaded` with Retry-After at once. Sits inside RequestContextMiddleware, so a refusal
-    still gets a request id, the route's metrics and an access-log line."""
+    charging it to the body budget as it arrives, then counts it while it runs; past either
+    limit answers 503 `overloaded` with Retry-After at once. Sits inside
+    RequestContextMiddleware, so a refusal still gets a request id, the route's metrics and an
+    access-log line."""
 
     def __init__(self, app: ASGIApp, admission: Admission, routes: Sequence[BaseRoute]) -> None:
         self.app = app
@@ -128,7 +135,7 @@ class AdmissionMiddleware:
         try:
             if declared is not None and declared > limit:
                 raise _UploadTooLarge
-            if declared and not reservation.grow_to(declared):
+            if declared and not self.admission.fits(declared):
                 raise _OverBudget
             return await _read_body(receive, limit, reservation)
         except _UploadTooLarge:
@@ -174,9 +181,9 @@ class AdmissionMiddleware:
 
 
 async def _read_body(receive: Receive, limit: int, reservation: _Reservation) -> bytes:
-    """The whole request body, charged to `reservation` beyond what it already holds (the
-    declared length). Raises _UploadTooLarge past `limit` bytes, _OverBudget once the body does
-    not fit in the budget, ClientDisconnect if the client goes away first."""
+    """The whole request body, charged to `reservation` as it arrives. Raises _UploadTooLarge
+    past `limit` bytes, _OverBudget once the body does not fit in the budget, ClientDisconnect
+    if the client goes away first."""
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -185,11 +192,10 @@ async def _read_body(receive: Receive, limit: int, reservation: _Reservation) ->
             raise ClientDisconnect()
         chunk = message.get("body", b"")
         total += len(chunk)
-        if total > reservation.held_bytes:  # a chunked body (or none declared): charge it now
-            if total > limit:
-                raise _UploadTooLarge
-            if not reservation.grow_to(total):
-                raise _OverBudget
+        if total > limit:
+            raise _UploadTooLarge
+        if not reservation.add(len(chunk)):
+            raise _OverBudget
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

@@ -91,11 +91,11 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         description=(
-            "Classify request bodies held in memory at once, in bytes, from arrival until the "
-            "request is answered: a body is charged its declared Content-Length on arrival (a "
-            "chunked one as it arrives), and one that does not fit in what is left is refused "
-            "at once with 503 `overloaded` + Retry-After, before more of it is read. At least "
-            "TAGGER_MAX_UPLOAD_BYTES. Unset: 256 MiB, or twice TAGGER_MAX_UPLOAD_BYTES if more."
+            "Classify request body bytes held in memory at once, received so far by requests "
+            "not yet answered. A body that no longer fits gets 503 `overloaded` + Retry-After "
+            "before more of it is read; one whose declared Content-Length cannot fit in what "
+            "is left, on arrival. At least TAGGER_MAX_UPLOAD_BYTES. Unset: 256 MiB, or twice "
+            "TAGGER_MAX_UPLOAD_BYTES if that is more."
         ),
     )
 

@@ -97,8 +97,7 @@ class Metrics:
 
         self.buffered_body_bytes = Gauge(
             "tagger_buffered_body_bytes",
-            "Classify request body bytes held now, by requests still receiving their body or "
-            "not yet answered (charged by declared length).",
+            "Classify request body bytes received and held now by requests not yet answered.",
             registry=r,
         )
         self.http_refusals = Counter(

@@ -92,10 +92,12 @@ async def test_a_declared_content_length_over_the_limit_is_refused_before_the_bo
         writer.close()
 
 
-# The body budget: request bodies held at once, reserved by declared length on arrival.
+# The body budget: request body bytes received and held at once.
 UPLOAD_LIMIT = 200_000
 BUFFER_LIMIT = 3 * UPLOAD_LIMIT
-BIG = 190_000  # three fill the budget but for 30,000 bytes
+BIG = 190_000
+ALL_BUT_ONE = b"\x89PNG" + b"a" * (BIG - 5)  # a large upload that stalls before its last byte
+HELD = 3 * (BIG - 1)  # three of them fill the budget but for 30,003 bytes
 BUFFERED = "tagger_buffered_body_bytes"
 ROUTE = {"route": "/v1/models/{model}/classify", "method": "POST"}
 
@@ -153,10 +155,10 @@ async def test_large_uploads_that_fill_the_body_budget_refuse_the_next_large_one
 ) -> None:
     with run_server(_budget_settings(shared_root, body_timeout_s=60)) as server:
         slow = [
-            await _open_upload(server, f"Content-Length: {BIG}\r\n", b"\x89PNG") for _ in range(3)
+            await _open_upload(server, f"Content-Length: {BIG}\r\n", ALL_BUT_ONE) for _ in range(3)
         ]
         try:
-            await server.until(lambda: server.metric("tagger_requests_in_flight") == 3, 10)
+            await server.until(lambda: server.metric(BUFFERED) == HELD, 10)
 
             # Headers only: an answer proves the refusal came before any of the body was read.
             reader, writer = await _open_upload(server, f"Content-Length: {BIG}\r\n")
@@ -168,20 +170,20 @@ async def test_large_uploads_that_fill_the_body_budget_refuse_the_next_large_one
             assert headers["retry-after"] == "2"
             assert body["error"]["code"] == "overloaded"
             assert str(BUFFER_LIMIT) in body["error"]["message"]
-            assert server.metric(BUFFERED) == 3 * BIG
+            assert server.metric(BUFFERED) == HELD
 
             # A small upload still fits in what is left.
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                 files = {"file": ("a.png", encode(evaluated.images[0]), "image/png")}
                 small = await http.post(URL, files=files)
             assert small.status_code == 200, small.text
-            assert server.metric(BUFFERED) == 3 * BIG
+            await server.until(lambda: server.metric(BUFFERED) == HELD, 10)
 
             # A chunked body is charged as it arrives, and refused once it no longer fits.
             reader, writer = await _open_upload(
                 server, "Transfer-Encoding: chunked\r\n", _chunk(b"a" * 20_000)
             )
-            await server.until(lambda: server.metric(BUFFERED) == 3 * BIG + 20_000, 10)
+            await server.until(lambda: server.metric(BUFFERED) == HELD + 20_000, 10)
             writer.write(_chunk(b"a" * 20_000))
             status, headers, body = await asyncio.wait_for(
                 _read_answer(reader), ANSWER_WITHOUT_MODEL_S
@@ -189,7 +191,7 @@ async def test_large_uploads_that_fill_the_body_budget_refuse_the_next_large_one
             writer.close()
             assert status == 503, body
             assert body["error"]["code"] == "overloaded"
-            await server.until(lambda: server.metric(BUFFERED) == 3 * BIG, 10)
+            await server.until(lambda: server.metric(BUFFERED) == HELD, 10)
             assert server.metric("tagger_images_rejected_total", reason="overloaded") == 2
         finally:
             for _, writer in slow:
@@ -204,15 +206,15 @@ async def test_the_body_budget_is_given_back_whatever_becomes_of_the_request(
 ) -> None:
     body_timeout_s = 2.0
     with run_server(_budget_settings(shared_root, body_timeout_s=body_timeout_s)) as server:
-        finished = await _open_upload(server, f"Content-Length: {BIG}\r\n", b"\x89PNG")
-        hung_up = await _open_upload(server, f"Content-Length: {BIG}\r\n", b"\x89PNG")
-        stalled = await _open_upload(server, f"Content-Length: {BIG}\r\n", b"\x89PNG")
-        await server.until(lambda: server.metric(BUFFERED) == 3 * BIG, 10)
+        finished = await _open_upload(server, f"Content-Length: {BIG}\r\n", ALL_BUT_ONE)
+        hung_up = await _open_upload(server, f"Content-Length: {BIG}\r\n", ALL_BUT_ONE)
+        stalled = await _open_upload(server, f"Content-Length: {BIG}\r\n", ALL_BUT_ONE)
+        await server.until(lambda: server.metric(BUFFERED) == HELD, 10)
         refused = await _open_upload(server, f"Content-Length: {BIG}\r\n")
         assert (await _read_answer(refused[0]))[0] == 503
         refused[1].close()
 
-        finished[1].write(b"x" * (BIG - 4))  # the whole body: admitted, then not an image
+        finished[1].write(b"x")  # the last byte: admitted, then not an image
         status, _, body = await _read_answer(finished[0])
         assert status == 415, body
         finished[1].close()
@@ -220,7 +222,7 @@ async def test_the_body_budget_is_given_back_whatever_becomes_of_the_request(
         await server.until(
             lambda: server.metric("tagger_requests_total", **ROUTE, status="499") == 1, 10
         )
-        await server.until(lambda: server.metric(BUFFERED) == BIG, 10)  # only `stalled` left
+        await server.until(lambda: server.metric(BUFFERED) == BIG - 1, 10)  # only `stalled`
 
         # Past the upload limit, declared and streamed.
         declared = await _open_upload(server, f"Content-Length: {UPLOAD_LIMIT + 1}\r\n")
@@ -240,3 +242,22 @@ async def test_the_body_budget_is_given_back_whatever_becomes_of_the_request(
         await server.until(lambda: server.metric(BUFFERED) == 0, 10)
         assert server.app.state.admission.in_flight == 0
         assert _server_errors(server) == {}
+
+
+async def test_uploads_that_declare_the_whole_body_budget_but_trickle_refuse_no_one(
+    shared_root, evaluated: Evaluated
+) -> None:
+    with run_server(_budget_settings(shared_root, body_timeout_s=60)) as server:
+        declared = [BIG, BIG, BIG, BUFFER_LIMIT - 3 * BIG]  # the whole budget, declared
+        slow = [await _open_upload(server, f"Content-Length: {n}\r\n", b"\x89") for n in declared]
+        try:
+            await server.until(lambda: server.metric("tagger_requests_in_flight") == 4, 10)
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                files = {"file": ("a.png", encode(evaluated.images[0]), "image/png")}
+                answers = [await http.post(URL, files=files) for _ in range(5)]
+            assert [a.status_code for a in answers] == [200] * 5, answers[0].text
+            assert server.metric(BUFFERED) == len(slow)  # what they sent, not what they declared
+        finally:
+            for _, writer in slow:
+                writer.close()
+        await server.until(lambda: server.metric(BUFFERED) == 0, 10)
