@@ -1,0 +1,83 @@
+"""The OpenAPI schema, completed with what depends on the settings: the image-count limit,
+which operations need the API key (401) and which are open."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.schemas import error_responses
+
+# Placed on an array schema in a route's `openapi_extra`: replaced by `maxItems: <setting>`.
+MAX_ITEMS_SETTING = "x-max-items-setting"
+_ERROR_SCHEMA = "#/components/schemas/ErrorResponse"
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def settings_openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str, Any]]:
+    """A replacement for `app.openapi` that states the limits `settings` set."""
+    generate = app.openapi
+    stated: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        if not stated or stated[0] is not schema:  # FastAPI regenerates when routes change
+            _state_limits(schema, settings)
+            _state_auth(schema, settings)
+            _drop_default_validation_errors(schema)
+            stated[:] = [schema]
+        return schema
+
+    return openapi
+
+
+def _state_limits(node: Any, settings: Settings) -> None:
+    if isinstance(node, dict):
+        name = node.pop(MAX_ITEMS_SETTING, None)
+        if name is not None:
+            node["maxItems"] = getattr(settings, name)
+        for value in node.values():
+            _state_limits(value, settings)
+    elif isinstance(node, list):
+        for value in node:
+            _state_limits(value, settings)
+
+
+def _drop_default_validation_errors(schema: dict[str, Any]) -> None:
+    """FastAPI adds a 422 `HTTPValidationError` to every operation with parameters; this
+    service answers invalid path parameters with 404 and declares its own 422s."""
+    for item in schema.get("paths", {}).values():
+        for method in _METHODS:
+            responses = item.get(method, {}).get("responses", {})
+            if "HTTPValidationError" in str(responses.get("422", {})):
+                del responses["422"]
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+
+
+def _state_auth(schema: dict[str, Any], settings: Settings) -> None:
+    """With a key: 401 on every guarded operation, none on exempt paths. Without: no security."""
+    unauthorized = error_responses(401)[401]
+    for path, item in schema.get("paths", {}).items():
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            if settings.api_key is None or path in settings.auth_exempt_paths:
+                operation.pop("security", None)
+                operation.get("responses", {}).pop("401", None)
+            else:
+                operation.setdefault("responses", {})["401"] = {
+                    "description": unauthorized["description"],
+                    "headers": unauthorized["headers"],
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ErrorResponse"}
+                        }
+                    },
+                }
+    if settings.api_key is None:
+        schema.get("components", {}).pop("securitySchemes", None)
