@@ -1,8 +1,10 @@
-"""The OpenAPI schema, completed with what depends on the settings: the image-count limit,
-which operations need the API key (401) and which are open."""
+"""The OpenAPI schema, completed with what depends on the settings and the served model: the
+image-count limit, top_k's maximum (the number of labels), which operations need the API key
+(401) and which are open."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -13,37 +15,47 @@ from app.schemas import error_responses
 
 # Placed on an array schema in a route's `openapi_extra`: replaced by `maxItems: <setting>`.
 MAX_ITEMS_SETTING = "x-max-items-setting"
+# Placed on a parameter's schema: replaced by `maximum: <labels of the served version>`.
+MAXIMUM_IS_LABEL_COUNT = "x-maximum-is-label-count"
 _ERROR_SCHEMA = "#/components/schemas/ErrorResponse"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
 def settings_openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str, Any]]:
-    """A replacement for `app.openapi` that states the limits `settings` set."""
+    """A replacement for `app.openapi` that states the limits `settings` and the served model
+    set. Rebuilt when FastAPI regenerates its schema or the served number of labels changes."""
     generate = app.openapi
-    stated: list[dict[str, Any]] = []
+    cache: dict[tuple[int, int | None], dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
-        schema = generate()
-        if not stated or stated[0] is not schema:  # FastAPI regenerates when routes change
-            _state_limits(schema, settings)
+        base = generate()
+        served = app.state.manager.served
+        labels = len(served.model.labels) if served is not None else None
+        key = (id(base), labels)
+        if key not in cache:
+            schema = copy.deepcopy(base)
+            _state_limits(schema, settings, labels)
             _state_auth(schema, settings)
             _drop_default_validation_errors(schema)
-            stated[:] = [schema]
-        return schema
+            cache.clear()
+            cache[key] = schema
+        return cache[key]
 
     return openapi
 
 
-def _state_limits(node: Any, settings: Settings) -> None:
+def _state_limits(node: Any, settings: Settings, labels: int | None) -> None:
     if isinstance(node, dict):
         name = node.pop(MAX_ITEMS_SETTING, None)
         if name is not None:
             node["maxItems"] = getattr(settings, name)
+        if node.pop(MAXIMUM_IS_LABEL_COUNT, None) and labels is not None:
+            node["maximum"] = labels
         for value in node.values():
-            _state_limits(value, settings)
+            _state_limits(value, settings, labels)
     elif isinstance(node, list):
         for value in node:
-            _state_limits(value, settings)
+            _state_limits(value, settings, labels)
 
 
 def _drop_default_validation_errors(schema: dict[str, Any]) -> None:

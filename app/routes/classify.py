@@ -15,7 +15,7 @@ from app.batcher import BatcherClosed
 from app.errors import ApiError, ClientGone, DeadlineExceeded, Overloaded
 from app.images import decode_all, read_uploads
 from app.model_manager import ModelManager, Servable
-from app.openapi import MAX_ITEMS_SETTING
+from app.openapi import MAX_ITEMS_SETTING, MAXIMUM_IS_LABEL_COUNT
 from app.routes.params import AliasName, ModelName, VersionNumber, reject_encoded_slash
 from app.schemas import ClassifyResponse, error_responses
 
@@ -27,12 +27,13 @@ router = APIRouter(
 )
 
 T = TypeVar("T")
-# The lower bound is only declared: the check (422 `invalid_top_k`) knows the upper one too.
+# The bounds are declared for the schema only: the check (422 `invalid_top_k`) knows the
+# number of labels of the version that answers, the schema that of the served version.
 TopK = Annotated[
     int,
     Query(
         description="labels per image, 1..number of labels",
-        json_schema_extra={"minimum": 1},
+        json_schema_extra={"minimum": 1, MAXIMUM_IS_LABEL_COUNT: True},
     ),
 ]
 _SWAP_RETRIES = 3
