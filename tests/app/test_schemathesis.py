@@ -38,7 +38,7 @@ class OpenGate(ModelGate):
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
-    store_root: Path, trained_store
+    store_root: Path, trained_store, tmp_path: Path
 ) -> None:
     ModelStore(store_root).promote("fashion", trained_store.version, "stable")  # an alias to find
     settings = make_settings(
@@ -75,6 +75,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             capture_output=True,
             text=True,
             env=env,
+            cwd=tmp_path,  # its crash cache (.schemathesis/) goes there, not into the checkout
             timeout=TIME_LIMIT_S,
             check=False,
         )
