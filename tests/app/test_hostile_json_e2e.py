@@ -101,3 +101,59 @@ async def test_nesting_within_the_limit_and_escapes_still_parse(
     response = await client.post(URL, content=body.encode(), headers=JSON)
     assert response.status_code == 200, response.text
     assert len(response.json()["results"]) == 1
+
+
+ADVERSARIAL_JSON: dict[str, bytes] = {
+    "empty": b"",
+    "whitespace": b" \n\t ",
+    "null": b"null",
+    "number": b"1",
+    "string": b'"instances"',
+    "array": b"[]",
+    "object": b"{}",
+    "truncated": b'{"instances": [{"b64": "QUFB"',
+    "unterminated string": b'{"instances": [{"b64": "QUFB',
+    "trailing garbage": b'{"instances": []} x',
+    "trailing comma": b'{"instances": [{"b64": "QUFB"},]}',
+    "single quotes": b"{'instances': []}",
+    "NaN": b'{"instances": NaN}',
+    "Infinity": b'{"n": Infinity, "instances": []}',
+    "bad escape": b'{"instances": [{"b64": "\\x41"}]}',
+    "lone surrogate": b'{"instances": [{"b64": "\\ud800"}]}',
+    "invalid utf-8": b'{"instances": [{"b64": "\xff\xfe"}]}',
+    "utf-16": '{"instances": []}'.encode("utf-16"),
+    "bom": b'\xef\xbb\xbf{"instances": []}',
+    "nul byte": b'{"instances": [{"b64": "QU\x00FB"}]}',
+    "instances null": b'{"instances": null}',
+    "instances object": b'{"instances": {"b64": "QUFB"}}',
+    "instances string": b'{"instances": "QUFB"}',
+    "instance null": b'{"instances": [null]}',
+    "instance list": b'{"instances": [["QUFB"]]}',
+    "b64 number": b'{"instances": [{"b64": 12345}]}',
+    "b64 null": b'{"instances": [{"b64": null}]}',
+    "b64 object": b'{"instances": [{"b64": {"b64": "QUFB"}}]}',
+    "b64 missing": b'{"instances": [{"image": "QUFB"}]}',
+    "b64 empty": b'{"instances": [{"b64": ""}]}',
+    "b64 not base64": b'{"instances": [{"b64": "!!!!"}]}',
+    "b64 bad padding": b'{"instances": [{"b64": "QUF"}]}',
+    "b64 not an image": b'{"instances": [{"b64": "aGVsbG8gd29ybGQ="}]}',
+    "b64 truncated png": b'{"instances": [{"b64": "iVBORw0KGgoAAAANSUhEUgAA"}]}',
+    "five instances": b'{"instances": [' + b",".join([b'{"b64": "QUFB"}'] * 5) + b"]}",
+    "deep in an instance": b'{"instances": [{"b64": "QUFB", "x": ' + b"[" * 40 + b"]" * 40 + b"}]}",
+    "many keys": b"{" + b",".join(b'"k%d": 0' % i for i in range(5_000)) + b"}",
+    "huge float": b'{"instances": [], "n": 1e999999}',
+    "huge negative int": b'{"instances": [], "n": -' + b"9" * 5_000 + b"}",
+}
+
+
+async def test_adversarial_json_corpus_is_refused_in_the_error_shape(
+    client: httpx.AsyncClient, evaluated: Evaluated
+) -> None:
+    for name, body in ADVERSARIAL_JSON.items():
+        response = await client.post(URL, content=body, headers=JSON)
+        assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
+        error = response.json()["error"]
+        assert error["code"] and error["message"], name
+        assert error["request_id"] == response.headers["x-request-id"], name
+    files = {"file": ("a.png", encode(evaluated.images[0]), "image/png")}
+    assert (await client.post(URL, files=files)).status_code == 200  # still serving
