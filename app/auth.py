@@ -20,11 +20,19 @@ def require_api_key(
     api_key: Annotated[str | None, Security(_api_key_header)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
 ) -> None:
-    """Refuse (401) unless the request presents the configured key; exempt paths always pass."""
+    """Refuse (401) unless the request presents the configured key; exempt paths always pass.
+
+    Every credential presented must be right: a request sending a good bearer token and a
+    wrong (or empty) X-API-Key is refused, not served on whichever header is read first."""
     settings = request.app.state.settings
     if settings.api_key is None or request.url.path in settings.auth_exempt_paths:
         return
-    presented = bearer.credentials if bearer is not None else api_key
+    # Each credential header sent counts, even empty or of another scheme (then it is wrong).
+    presented = []
+    if "authorization" in request.headers:
+        presented.append(bearer.credentials if bearer is not None else "")
+    if "x-api-key" in request.headers:
+        presented.append(api_key or "")
     if not presented:
         raise ApiError(
             401,
@@ -33,5 +41,5 @@ def require_api_key(
             _CHALLENGE,
         )
     expected = settings.api_key.get_secret_value().encode()
-    if not hmac.compare_digest(presented.encode(), expected):
+    if not all(hmac.compare_digest(key.encode(), expected) for key in presented):
         raise ApiError(401, "unauthorized", "invalid API key", _CHALLENGE)

@@ -101,6 +101,24 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_images_per_request: int = Field(default=32, ge=1)
+    max_json_depth: int = Field(
+        default=32,
+        ge=3,
+        le=1000,
+        description=(
+            "Deepest nesting of arrays and objects in a JSON body (the instances format needs "
+            "3); deeper is refused while parsing with 400 `json_too_deep`."
+        ),
+    )
+    max_json_values: int = Field(
+        default=4096,
+        ge=8,
+        description=(
+            "Values (objects, arrays, strings, numbers, literals) in one JSON body; more is "
+            "refused while parsing with 413 `json_too_large`. Keep it above 2 x "
+            "TAGGER_MAX_IMAGES_PER_REQUEST + 2, what the largest instances body holds."
+        ),
+    )
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
     decode_threads: int = Field(default=2, ge=1, le=256)
 

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.routes.params import PATH_PARAMETER_ERRORS
+
 logger = logging.getLogger(__name__)
 
 _HTTP_CODES = {
@@ -99,8 +101,20 @@ def _describe(error: dict[str, Any]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    message = "; ".join(_describe(error) for error in exc.errors()) or "invalid request"
+    errors = exc.errors()
+    path_errors = [error for error in errors if tuple(error.get("loc", ()))[:1] == ("path",)]
+    if path_errors:  # a path that names nothing that can exist: 404, as for an unknown name
+        return _invalid_path_parameter(request, path_errors[0])
+    message = "; ".join(_describe(error) for error in errors) or "invalid request"
     return error_response(request, 422, "invalid_request", message)
+
+
+def _invalid_path_parameter(request: Request, error: dict[str, Any]) -> JSONResponse:
+    name = str(error["loc"][-1])
+    code, rule = PATH_PARAMETER_ERRORS.get(name, ("invalid_name", "see /openapi.json"))
+    value = str(error.get("input", ""))
+    shown = value if len(value) <= 40 else f"{value[:40]}... ({len(value)} characters)"
+    return error_response(request, 404, code, f"invalid {name} {shown!r}: {rule}")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,7 +20,8 @@ from app.errors import install_error_handlers
 from app.logging import RequestContextMiddleware
 from app.metrics import Metrics
 from app.model_manager import ModelManager
-from app.routes import classify, health, models
+from app.openapi import settings_openapi
+from app.routes import classify, docs, health, models
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,10 @@ def create_app(
         summary="Image classification with a versioned CNN and dynamic batching.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by app.routes.docs instead, behind the API key like every other route.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(require_api_key)] if settings.api_key is not None else [],
     )
     app.state.settings = settings
@@ -94,4 +99,6 @@ def create_app(
     app.include_router(classify.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
+    app.openapi = settings_openapi(app, settings)  # type: ignore[method-assign]
     return app

@@ -73,16 +73,41 @@ class Readiness(BaseModel):
     version: int
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "Bad request (empty or missing file, bad base64, malformed JSON)",
-        401: "Missing or wrong API key",
-        404: "Unknown model, version or alias",
-        413: "Upload too large, too many images or too many pixels",
-        415: "Not a supported image format",
-        422: "Invalid parameter (e.g. top_k)",
-        503: "Queue full or model not ready (see Retry-After)",
-        504: "Deadline exceeded",
-    }.items()
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request: empty, missing or undecodable image, bad base64, malformed or too deeply "
+    "nested JSON, malformed multipart",
+    401: "Missing or wrong API key",
+    404: "Unknown model, version or alias, or a name or version that cannot exist "
+    "(`invalid_name`, `invalid_version`)",
+    405: "Method not allowed on this path",
+    408: "The request body did not arrive in time",
+    413: "Upload too large, too many images, too many JSON values or too many pixels",
+    415: "Not a supported Content-Type or image format",
+    422: "Invalid query parameter (e.g. top_k)",
+    431: "Request headers too large",
+    503: "Overloaded, or the model is not ready: retry after `Retry-After` seconds",
+    504: "Deadline exceeded",
 }
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+_HEADERS = {
+    401: {
+        "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}},
+    },
+    503: _RETRY_AFTER,
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for these error statuses, each with the error body."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
+        if status in _HEADERS:
+            entry["headers"] = _HEADERS[status]
+        responses[status] = entry
+    return responses

@@ -8,19 +8,34 @@ from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 import numpy as np
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.batcher import BatcherClosed
 from app.errors import ApiError, ClientGone, DeadlineExceeded, Overloaded
 from app.images import decode_all, read_uploads
 from app.model_manager import ModelManager, Servable
-from app.schemas import ERROR_RESPONSES, ClassifyResponse
+from app.openapi import MAX_ITEMS_SETTING, MAXIMUM_IS_LABEL_COUNT
+from app.routes.params import AliasName, ModelName, VersionNumber, reject_encoded_slash
+from app.schemas import ClassifyResponse, error_responses
 
-router = APIRouter(prefix="/v1/models/{model}", tags=["classify"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/models/{model}",
+    tags=["classify"],
+    dependencies=[Depends(reject_encoded_slash)],
+    responses=error_responses(400, 404, 408, 413, 415, 422, 431, 503, 504),
+)
 
 T = TypeVar("T")
-TopK = Annotated[int, Query(description="labels per image, 1..number of labels")]
+# The bounds are declared for the schema only: the check (422 `invalid_top_k`) knows the
+# number of labels of the version that answers, the schema that of the served version.
+TopK = Annotated[
+    int,
+    Query(
+        description="labels per image, 1..number of labels",
+        json_schema_extra={"minimum": 1, MAXIMUM_IS_LABEL_COUNT: True},
+    ),
+]
 _SWAP_RETRIES = 3
 
 _REQUEST_BODY: dict[str, Any] = {
@@ -32,7 +47,12 @@ _REQUEST_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary", "minLength": 1},
+                            "minItems": 1,
+                            MAX_ITEMS_SETTING: "max_images_per_request",
+                        }
                     },
                 }
             },
@@ -45,13 +65,19 @@ _REQUEST_BODY: dict[str, Any] = {
                             "type": "array",
                             "items": {
                                 "type": "object",
-                                "properties": {"b64": {"type": "string", "format": "byte"}},
+                                "required": ["b64"],
+                                "properties": {
+                                    # The shortest base64 of a non-empty file has 4 characters.
+                                    "b64": {"type": "string", "format": "byte", "minLength": 4}
+                                },
                             },
+                            "minItems": 1,
+                            MAX_ITEMS_SETTING: "max_images_per_request",
                         }
                     },
                 }
             },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
+            "image/*": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
         },
     }
 }
@@ -59,21 +85,23 @@ _ROUTE = {"response_model": ClassifyResponse, "openapi_extra": _REQUEST_BODY}
 
 
 @router.post("/classify", **_ROUTE)
-async def classify(request: Request, model: str, top_k: TopK = 5) -> Response:
+async def classify(request: Request, model: ModelName, top_k: TopK = 5) -> Response:
     """Classify with the served version (the configured alias, or the latest)."""
     return await _classify(request, model, None, top_k)
 
 
 @router.post("/versions/{version}/classify", **_ROUTE)
 async def classify_version(
-    request: Request, model: str, version: Annotated[int, Path(ge=0)], top_k: TopK = 5
+    request: Request, model: ModelName, version: VersionNumber, top_k: TopK = 5
 ) -> Response:
     """Classify with one pinned version."""
-    return await _classify(request, model, version, top_k)
+    return await _classify(request, model, int(version), top_k)
 
 
 @router.post("/labels/{alias}/classify", **_ROUTE)
-async def classify_alias(request: Request, model: str, alias: str, top_k: TopK = 5) -> Response:
+async def classify_alias(
+    request: Request, model: ModelName, alias: AliasName, top_k: TopK = 5
+) -> Response:
     """Classify with the version an alias (e.g. `stable`, `canary`) points at now."""
     return await _classify(request, model, alias, top_k)
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.errors import error_body, request_id_of
-from app.schemas import ErrorResponse, Health, Readiness
+from app.schemas import Health, Readiness, error_responses
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=error_responses(431))
 
 
 @router.get("/healthz", response_model=Health)
@@ -20,7 +20,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": ErrorResponse, "description": "Still loading or warming"}},
+    responses=error_responses(503),
 )
 async def readyz(request: Request) -> Readiness | JSONResponse:
     """200 once the served version is loaded and warmed; 503 until then."""
@@ -36,7 +36,11 @@ async def readyz(request: Request) -> Readiness | JSONResponse:
     return Readiness(status="ready", model=manager.name, version=served.version)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text format. Reads the collectors only: it never waits on the model."""
     registry = request.app.state.metrics

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Request
 
 from app.errors import from_store_error
 from app.model_manager import ModelManager
-from app.schemas import ERROR_RESPONSES, ModelList, ModelSummary, VersionDetail
+from app.routes.params import ModelName, VersionNumber, reject_encoded_slash
+from app.schemas import ModelList, ModelSummary, VersionDetail, error_responses
 from model_store.errors import ModelStoreError
 
-router = APIRouter(prefix="/v1/models", tags=["models"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/models",
+    tags=["models"],
+    dependencies=[Depends(reject_encoded_slash)],
+    responses=error_responses(431),
+)
 
 
 def _summary(manager: ModelManager, name: str) -> ModelSummary:
@@ -61,8 +66,8 @@ async def list_models(request: Request) -> ModelList:
         raise from_store_error(exc) from exc
 
 
-@router.get("/{model}", response_model=ModelSummary)
-async def get_model(request: Request, model: str) -> ModelSummary:
+@router.get("/{model}", response_model=ModelSummary, responses=error_responses(404))
+async def get_model(request: Request, model: ModelName) -> ModelSummary:
     """One model's versions and aliases."""
     manager: ModelManager = request.app.state.manager
     try:
@@ -71,13 +76,13 @@ async def get_model(request: Request, model: str) -> ModelSummary:
         raise from_store_error(exc) from exc
 
 
-@router.get("/{model}/versions/{version}", response_model=VersionDetail)
-async def get_version(
-    request: Request, model: str, version: Annotated[int, Path(ge=0)]
-) -> VersionDetail:
+@router.get(
+    "/{model}/versions/{version}", response_model=VersionDetail, responses=error_responses(404)
+)
+async def get_version(request: Request, model: ModelName, version: VersionNumber) -> VersionDetail:
     """One version's labels, input, preprocessing, test metrics and training summary."""
     manager: ModelManager = request.app.state.manager
     try:
-        return await asyncio.to_thread(_detail, manager, model, version)
+        return await asyncio.to_thread(_detail, manager, model, int(version))
     except ModelStoreError as exc:
         raise from_store_error(exc) from exc

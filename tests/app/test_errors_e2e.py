@@ -146,8 +146,8 @@ async def test_top_k_out_of_range_is_422(client: httpx.AsyncClient, evaluated: E
     assert_error(response, 422, "invalid_request", "top_k")
     assert_error(
         await client.post("/v1/models/fashion/versions/x/classify", files=files),
-        422,
-        "invalid_request",
+        404,
+        "invalid_version",
         "version",
     )
     ok = await client.post(URL, params={"top_k": 10}, files=files)
