@@ -1,0 +1,127 @@
+"""The hostile-input corpus against a real server: no 5xx, no hang, every 4xx the JSON error.
+
+All selected cases are sent once, concurrently, by a module fixture (so a case that hangs costs
+its timeout once, not per test); each case is then its own test, asserting on its answer. The
+last test checks the server came through: healthy, ready, classifying correctly, no 5xx counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+import pytest
+from app_helpers import Evaluated, Server, encode, make_settings, run_server
+from hostile_cases import (
+    CLASSIFY,
+    MAX_IMAGES,
+    MAX_PIXELS,
+    MAX_UPLOAD_BYTES,
+    VERSION,
+    Case,
+    Expect,
+    all_cases,
+)
+from hostile_http import Answer, exchange
+
+
+CASES = all_cases()
+CONCURRENCY = 8
+
+
+@pytest.fixture(scope="module")
+def corpus_server(shared_root: Path) -> Iterator[Server]:
+    settings = make_settings(
+        shared_root,
+        max_images_per_request=MAX_IMAGES,
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+        max_pixels=MAX_PIXELS,
+    )
+    with run_server(settings) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def answers(corpus_server: Server, request: pytest.FixtureRequest) -> dict[str, Answer]:
+    """Every selected case's answer, sent at most `CONCURRENCY` at a time."""
+    selected = _selected_ids(request)
+    url = urlsplit(corpus_server.url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+
+    async def send_all() -> dict[str, Answer]:
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def send(case: Case) -> tuple[str, Answer]:
+            async with gate:
+                return case.id, await exchange(
+                    host, port, case.data, case.timeout_s, head=case.head
+                )
+
+        results = await asyncio.gather(*(send(c) for c in CASES if c.id in selected))
+        return dict(results)
+
+    return asyncio.run(send_all())
+
+
+def _selected_ids(request: pytest.FixtureRequest) -> set[str]:
+    ids = set()
+    for item in request.session.items:
+        callspec: Any = getattr(item, "callspec", None)
+        if item.module is request.module and callspec is not None and "case" in callspec.params:
+            ids.add(callspec.params["case"].id)
+    return ids or {case.id for case in CASES}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_hostile_request_is_answered_cleanly(case: Case, answers: dict[str, Answer]) -> None:
+    answer = answers[case.id]
+    assert not answer.failure, answer.failure
+    assert answer.status < 500, answer.summary()
+    if case.expect is Expect.OK:
+        assert 200 <= answer.status < 300, answer.summary()
+    elif case.expect is Expect.REFUSED:
+        assert 400 <= answer.status < 500, answer.summary()
+    if not 400 <= answer.status < 500:
+        return
+    is_json = answer.headers.get("content-type", "").startswith("application/json")
+    if case.before_app and not is_json:
+        # uvicorn's HTTP parser refused it before the application ran (plain text): allowed
+        # here and listed in the report, for the lead to decide.
+        return
+    assert is_json, answer.summary()
+    if case.head:  # a HEAD answer has no body to check
+        return
+    error = answer.json()["error"]
+    assert isinstance(error["code"], str) and error["code"], answer.summary()
+    assert isinstance(error["message"], str) and error["message"], answer.summary()
+    assert isinstance(error["request_id"], str) and error["request_id"], answer.summary()
+    assert error["request_id"] == answer.headers.get("x-request-id"), answer.summary()
+
+
+def test_server_is_healthy_and_correct_after_the_corpus(
+    corpus_server: Server, answers: dict[str, Answer], evaluated: Evaluated
+) -> None:
+    assert answers  # the corpus ran first
+    with httpx.Client(base_url=corpus_server.url, timeout=10) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        for index in range(3):
+            expected = int(np.argmax(evaluated.probabilities[index]))
+            files = {"file": ("t10k.png", encode(evaluated.images[index]), "image/png")}
+            response = client.post(CLASSIFY, files=files)
+            assert response.status_code == 200, response.text
+            labels = client.get(f"/v1/models/fashion/versions/{VERSION}").json()["labels"]
+            assert response.json()["predictions"][0]["label"] == labels[expected]
+    server_errors = {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in corpus_server.registry.collect()
+        if family.name == "tagger_requests"
+        for sample in family.samples
+        if sample.name == "tagger_requests_total" and sample.labels["status"].startswith("5")
+    }
+    assert not server_errors, f"5xx counted in tagger_requests_total: {server_errors}"
