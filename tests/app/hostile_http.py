@@ -33,7 +33,9 @@ class Answer:
         if self.failure:
             return self.failure
         text = self.body[:300].decode("utf-8", "replace")
-        return f"{self.status} in {self.seconds:.2f} s, {self.headers.get('content-type', '')}: {text}"
+        return (
+            f"{self.status} in {self.seconds:.2f} s, {self.headers.get('content-type', '')}: {text}"
+        )
 
 
 def request_bytes(
@@ -93,9 +95,7 @@ async def exchange(
         return Answer(failure=f"no answer within {timeout_s:g} s")
     except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
         return Answer(failure=f"connection closed without an answer: {exc!r}")
-    return Answer(
-        answer.status, answer.headers, answer.body, seconds=loop.time() - started
-    )
+    return Answer(answer.status, answer.headers, answer.body, seconds=loop.time() - started)
 
 
 async def _read_response(reader: asyncio.StreamReader, head: bool) -> Answer:

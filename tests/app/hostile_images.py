@@ -189,7 +189,9 @@ def bmp_rle8(width: int, height: int) -> bytes:
     palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
     offset = 14 + 40 + len(palette)
     info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(pixels), 0, 0, 256, 0)
-    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + palette + pixels
+    return (
+        b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + palette + pixels
+    )
 
 
 def gif_frames(count: int, side: int) -> bytes:

@@ -29,7 +29,6 @@ from hostile_cases import (
 )
 from hostile_http import Answer, exchange
 
-
 CASES = all_cases()
 CONCURRENCY = 8
 
@@ -54,13 +53,12 @@ def answers(corpus_server: Server, request: pytest.FixtureRequest) -> dict[str, 
     host, port = url.hostname or "127.0.0.1", url.port or 80
 
     async def send_all() -> dict[str, Answer]:
-        gate = asyncio.Semaphore(CONCURRENCY)
+        crowd, alone = asyncio.Semaphore(CONCURRENCY), asyncio.Semaphore(1)
 
         async def send(case: Case) -> tuple[str, Answer]:
-            async with gate:
-                return case.id, await exchange(
-                    host, port, case.data, case.timeout_s, head=case.head
-                )
+            async with alone if case.alone else crowd:
+                answer = await exchange(host, port, case.data, case.timeout_s, head=case.head)
+                return case.id, answer
 
         results = await asyncio.gather(*(send(c) for c in CASES if c.id in selected))
         return dict(results)
