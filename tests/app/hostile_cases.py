@@ -24,6 +24,7 @@ MAX_PIXELS = 4_000_000
 MAX_UPLOAD_BYTES = 1_000_000
 MAX_IMAGES = 4
 VERSION = 1
+API_KEY = "corpus-key-1"
 CLASSIFY = "/v1/models/fashion/classify"
 TIMEOUT_S = 5.0
 # Requests whose body never fully arrives: only a server-side read timeout can answer them.
@@ -46,6 +47,8 @@ class Case:
     head: bool = False
     # Sent one at a time (beside the others), so one slow decode cannot time out the next.
     alone: bool = False
+    # Sent to the second server, which requires the API key `API_KEY`.
+    keyed: bool = False
 
 
 def upload(
@@ -804,6 +807,42 @@ def query_cases() -> Iterator[Case]:
         yield Case(f"query-{label}", raw_post(f"{CLASSIFY}?{query}", GOOD_PNG, "image/png"), expect)
 
 
+def auth_cases() -> Iterator[Case]:
+    """Authorization abuse against the server that requires a key (401 unless it is right)."""
+    bad = Expect.REFUSED
+    model = "/v1/models/fashion"
+    for label, headers, expect in (
+        ("none", [], bad),
+        ("bearer-alone", [("Authorization", "Bearer")], bad),
+        ("bearer-empty", [("Authorization", "Bearer ")], bad),
+        ("bearer-wrong-key", [("Authorization", "Bearer nope")], bad),
+        ("bearer-three-parts", [("Authorization", f"Bearer {API_KEY} b c")], bad),
+        ("bearer-10kb", [("Authorization", "Bearer " + "k" * 10_000)], bad),
+        ("basic", [("Authorization", "Basic " + b64(f"u:{API_KEY}".encode()))], bad),
+        ("bare-key", [("Authorization", API_KEY)], bad),
+        ("unknown-scheme", [("Authorization", f"Digest {API_KEY}")], bad),
+        ("high-bytes", [("Authorization", "Bearer \xff\xfe")], bad),
+        ("key-prefix", [("Authorization", f"Bearer {API_KEY[:-1]}")], bad),
+        ("x-api-key-empty", [("X-API-Key", "")], bad),
+        ("x-api-key-wrong", [("X-API-Key", "nope")], bad),
+        ("lowercase-scheme", [("Authorization", f"bearer {API_KEY}")], Expect.SAFE),
+        ("both-one-wrong", [("Authorization", "Bearer nope"), ("X-API-Key", API_KEY)], Expect.SAFE),
+        ("bearer-control", [("Authorization", f"Bearer {API_KEY}")], Expect.OK),
+        ("x-api-key-control", [("X-API-Key", API_KEY)], Expect.OK),
+    ):
+        yield Case(f"auth-{label}", request_bytes("GET", model, headers), expect, keyed=True)
+    yield Case(
+        "auth-key-in-query", request_bytes("GET", f"{model}?api_key={API_KEY}"), bad, keyed=True
+    )
+    yield Case("auth-classify-no-key", raw_post(CLASSIFY, GOOD_PNG, "image/png"), bad, keyed=True)
+    yield Case(
+        "auth-classify-no-key-large-body",
+        raw_post(CLASSIFY, GOOD_PNG * 50, "image/png"),
+        bad,
+        keyed=True,
+    )
+
+
 def _alone(cases: Iterator[Case]) -> Iterator[Case]:
     for case in cases:
         yield replace(case, alone=True)
@@ -819,6 +858,7 @@ def all_cases() -> list[Case]:
         *path_cases(),
         *method_cases(),
         *query_cases(),
+        *auth_cases(),
     ]
     ids = [case.id for case in cases]
     duplicates = {i for i in ids if ids.count(i) > 1}

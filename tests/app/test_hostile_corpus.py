@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from app_helpers import Evaluated, Server, encode, make_settings, run_server
 from hostile_cases import (
+    API_KEY,
     CLASSIFY,
     MAX_IMAGES,
     MAX_PIXELS,
@@ -46,17 +47,26 @@ def corpus_server(shared_root: Path) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def answers(corpus_server: Server, request: pytest.FixtureRequest) -> dict[str, Answer]:
+def keyed_server(shared_root: Path) -> Iterator[Server]:
+    """The same service with `TAGGER_API_KEY` set, for the Authorization cases."""
+    with run_server(make_settings(shared_root, api_key=API_KEY)) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def answers(
+    corpus_server: Server, keyed_server: Server, request: pytest.FixtureRequest
+) -> dict[str, Answer]:
     """Every selected case's answer, sent at most `CONCURRENCY` at a time."""
     selected = _selected_ids(request)
-    url = urlsplit(corpus_server.url)
-    host, port = url.hostname or "127.0.0.1", url.port or 80
+    plain, keyed = _address(corpus_server), _address(keyed_server)
 
     async def send_all() -> dict[str, Answer]:
         crowd, alone = asyncio.Semaphore(CONCURRENCY), asyncio.Semaphore(1)
 
         async def send(case: Case) -> tuple[str, Answer]:
             async with alone if case.alone else crowd:
+                host, port = keyed if case.keyed else plain
                 answer = await exchange(host, port, case.data, case.timeout_s, head=case.head)
                 return case.id, answer
 
@@ -64,6 +74,11 @@ def answers(corpus_server: Server, request: pytest.FixtureRequest) -> dict[str, 
         return dict(results)
 
     return asyncio.run(send_all())
+
+
+def _address(server: Server) -> tuple[str, int]:
+    url = urlsplit(server.url)
+    return url.hostname or "127.0.0.1", url.port or 80
 
 
 def _selected_ids(request: pytest.FixtureRequest) -> set[str]:
@@ -102,7 +117,7 @@ def test_hostile_request_is_answered_cleanly(case: Case, answers: dict[str, Answ
 
 
 def test_server_is_healthy_and_correct_after_the_corpus(
-    corpus_server: Server, answers: dict[str, Answer], evaluated: Evaluated
+    corpus_server: Server, keyed_server: Server, answers: dict[str, Answer], evaluated: Evaluated
 ) -> None:
     assert answers  # the corpus ran first
     with httpx.Client(base_url=corpus_server.url, timeout=10) as client:
@@ -115,11 +130,12 @@ def test_server_is_healthy_and_correct_after_the_corpus(
             assert response.status_code == 200, response.text
             labels = client.get(f"/v1/models/fashion/versions/{VERSION}").json()["labels"]
             assert response.json()["predictions"][0]["label"] == labels[expected]
-    server_errors = {
-        tuple(sorted(sample.labels.items())): sample.value
-        for family in corpus_server.registry.collect()
-        if family.name == "tagger_requests"
-        for sample in family.samples
-        if sample.name == "tagger_requests_total" and sample.labels["status"].startswith("5")
-    }
-    assert not server_errors, f"5xx counted in tagger_requests_total: {server_errors}"
+    for server in (corpus_server, keyed_server):
+        server_errors = {
+            tuple(sorted(sample.labels.items())): sample.value
+            for family in server.registry.collect()
+            if family.name == "tagger_requests"
+            for sample in family.samples
+            if sample.name == "tagger_requests_total" and sample.labels["status"].startswith("5")
+        }
+        assert not server_errors, f"5xx counted in tagger_requests_total: {server_errors}"
