@@ -8,7 +8,10 @@ last test checks the server came through: healthy, ready, classifying correctly,
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +34,7 @@ from hostile_cases import (
 from hostile_http import Answer, exchange
 
 CASES = all_cases()
+CASE_BY_ID = {case.id: case for case in CASES}
 CONCURRENCY = 8
 
 
@@ -53,13 +57,42 @@ def keyed_server(shared_root: Path) -> Iterator[Server]:
         yield handle
 
 
+@dataclass
+class Outcome:
+    """What the client got, and the statuses the server's access log recorded for it."""
+
+    answer: Answer
+    logged: list[int] = field(default_factory=list)
+
+
+class _AccessLog(logging.Handler):
+    """Statuses from `app.access` records, by request id (the id each case is sent with)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.statuses: dict[str, list[int]] = defaultdict(list)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.statuses[getattr(record, "request_id", "")].append(getattr(record, "status", 0))
+
+
 @pytest.fixture(scope="module")
-def answers(
+def outcomes(
     corpus_server: Server, keyed_server: Server, request: pytest.FixtureRequest
-) -> dict[str, Answer]:
-    """Every selected case's answer, sent at most `CONCURRENCY` at a time."""
+) -> Iterator[dict[str, Outcome]]:
+    """Every selected case's outcome, sent at most `CONCURRENCY` at a time.
+
+    Each request carries its own X-Request-ID (unless the case sets one), so a 5xx the app
+    counts for a request whose client saw something else (a parser's 400, a closed
+    connection) is still pinned on that case.
+    """
     selected = _selected_ids(request)
     plain, keyed = _address(corpus_server), _address(keyed_server)
+    access = logging.getLogger("app.access")
+    handler, level, propagate = _AccessLog(), access.level, access.propagate
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
     async def send_all() -> dict[str, Answer]:
         crowd, alone = asyncio.Semaphore(CONCURRENCY), asyncio.Semaphore(1)
@@ -67,13 +100,38 @@ def answers(
         async def send(case: Case) -> tuple[str, Answer]:
             async with alone if case.alone else crowd:
                 host, port = keyed if case.keyed else plain
-                answer = await exchange(host, port, case.data, case.timeout_s, head=case.head)
+                data = _with_request_id(case.data, _request_id(case))
+                answer = await exchange(host, port, data, case.timeout_s, head=case.head)
                 return case.id, answer
 
         results = await asyncio.gather(*(send(c) for c in CASES if c.id in selected))
+        for server in (corpus_server, keyed_server):  # requests whose client gave up
+            await server.until(lambda s=server: s.metric("tagger_requests_in_flight") == 0, 30)
         return dict(results)
 
-    return asyncio.run(send_all())
+    try:
+        answers = asyncio.run(send_all())
+        yield {
+            case_id: Outcome(answer, handler.statuses.get(_request_id(CASE_BY_ID[case_id]), []))
+            for case_id, answer in answers.items()
+        }
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+        access.propagate = propagate
+
+
+def _request_id(case: Case) -> str:
+    return f"corpus-{CASES.index(case)}"
+
+
+def _with_request_id(data: bytes, request_id: str) -> bytes:
+    """`data` with an X-Request-ID header after its request line (unless it has one)."""
+    line_end = data.find(b"\r\n")
+    if line_end < 0 or b"\r\nx-request-id:" in data.lower():
+        return data
+    header = b"\r\nX-Request-ID: " + request_id.encode()
+    return data[:line_end] + header + data[line_end:]
 
 
 def _address(server: Server) -> tuple[str, int]:
@@ -91,8 +149,10 @@ def _selected_ids(request: pytest.FixtureRequest) -> set[str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_hostile_request_is_answered_cleanly(case: Case, answers: dict[str, Answer]) -> None:
-    answer = answers[case.id]
+def test_hostile_request_is_answered_cleanly(case: Case, outcomes: dict[str, Outcome]) -> None:
+    answer, logged = outcomes[case.id].answer, outcomes[case.id].logged
+    server_errors = [status for status in logged if status >= 500]
+    assert not server_errors, f"the app counted {server_errors}; the client got {answer.summary()}"
     assert not answer.failure, answer.failure
     assert answer.status < 500, answer.summary()
     if case.expect is Expect.OK:
@@ -117,9 +177,9 @@ def test_hostile_request_is_answered_cleanly(case: Case, answers: dict[str, Answ
 
 
 def test_server_is_healthy_and_correct_after_the_corpus(
-    corpus_server: Server, keyed_server: Server, answers: dict[str, Answer], evaluated: Evaluated
+    corpus_server: Server, keyed_server: Server, outcomes: dict[str, Outcome], evaluated: Evaluated
 ) -> None:
-    assert answers  # the corpus ran first
+    assert outcomes  # the corpus ran first
     with httpx.Client(base_url=corpus_server.url, timeout=10) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
