@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,25 +42,25 @@ class Answer:
 def request_bytes(
     method: str | bytes,
     target: str | bytes,
-    headers: list[tuple[str, str]] | list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+    headers: Sequence[tuple[str | bytes, str | bytes]] = (),
     body: bytes = b"",
     *,
     length: bool = True,
     close: bool = True,
 ) -> bytes:
     """One request as bytes: Host, `Connection: close` and Content-Length unless told not to."""
-    method_b = method.encode() if isinstance(method, str) else method
-    target_b = target.encode("latin-1") if isinstance(target, str) else target
-    lines = [method_b + b" " + target_b + b" HTTP/1.1", b"Host: " + HOST]
-    for name, value in headers:
-        name_b = name.encode("latin-1") if isinstance(name, str) else name
-        value_b = value.encode("latin-1") if isinstance(value, str) else value
-        lines.append(name_b + b": " + value_b)
+    method_b = _latin1(method)
+    lines = [method_b + b" " + _latin1(target) + b" HTTP/1.1", b"Host: " + HOST]
+    lines += [_latin1(name) + b": " + _latin1(value) for name, value in headers]
     if close:
         lines.append(b"Connection: close")
     if length and (body or method_b == b"POST"):
         lines.append(b"Content-Length: " + str(len(body)).encode())
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _latin1(text: str | bytes) -> bytes:
+    return text.encode("latin-1") if isinstance(text, str) else text
 
 
 def httpx_request_bytes(method: str, target: str, **kwargs: Any) -> bytes:
