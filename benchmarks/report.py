@@ -109,8 +109,9 @@ def markdown(results: Mapping[str, Any]) -> str:
         "",
         f"Machine: {m['cores']} cores ({m['usable_cores']} usable), {m['cpu_model']}, "
         f"{_fmt(m['memory_gib'], 1)} GiB. Model: {results['model']['name']} "
-        f"v{results['model']['version']}. Load generators run on the same machine: httpx "
-        f"(sweeps, soak); overload: {results.get('overload', {}).get('generator', 'httpx')}.",
+        f"v{results['model']['version']}. Load generators run on the same machine: "
+        + "; ".join(_generators(results))
+        + ".",
         "",
     ]
     if "raw" in results:
@@ -118,6 +119,16 @@ def markdown(results: Mapping[str, Any]) -> str:
     if hostile := results.get("hostile"):
         lines += hostile_lines(hostile)
     return "\n".join(lines)
+
+
+def _generators(results: Mapping[str, Any]) -> list[str]:
+    parts = []
+    if "raw" in results:
+        overload = results.get("overload", {}).get("generator", "httpx")
+        parts.append(f"httpx (sweeps, soak); overload: {overload}")
+    if "hostile" in results:
+        parts.append("hostile clients: hey (legitimate load), asyncio raw sockets and httpx")
+    return parts
 
 
 def service_lines(results: Mapping[str, Any]) -> list[str]:

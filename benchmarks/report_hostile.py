@@ -16,24 +16,41 @@ def _statuses(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
 
 
+_TITLES = {
+    "slow_clients": "slow connections",
+    "worst_image": "worst accepted image",
+    "sigterm": "SIGTERM under load",
+}
+
+
+def _ran(hostile: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    """The scenario's results if it finished (one that did not has an `error`)."""
+    result = hostile.get(name)
+    return result if result and "error" not in result else None
+
+
 def goal_rows(hostile: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
     """(scenario, measured, goal, pass) for each scenario that ran."""
-    rows = []
-    if slow := hostile.get("slow_clients"):
+    rows = [
+        (_TITLES[name], f"did not finish: {result['error']}", result["goal"], "FAIL")
+        for name, result in hostile.items()
+        if name in _TITLES and "error" in result
+    ]
+    if slow := _ran(hostile, "slow_clients"):
         measured = (
             f"{fmt(slow['attacked']['ok_per_s'])} vs {fmt(slow['baseline']['ok_per_s'])} req/s "
             f"(x{fmt(slow['throughput_ratio'], 2)}), {slow['non_200']} non-200"
         )
         name = f"{slow['connections']:,} slow connections, hey x{slow['legit_clients']}"
         rows.append((name, measured, slow["goal"], _verdict(slow["passed"])))
-    if worst := hostile.get("worst_image"):
+    if worst := _ran(hostile, "worst_image"):
         measured = (
             f"p99 {fmt(worst['baseline']['p99_ms'], 1)} -> {fmt(worst['attacked']['p99_ms'], 1)} "
             f"ms (+{fmt(worst['p99_rise_ms'], 1)}), RSS +{fmt(worst['rss_rise_mb'])} MB"
         )
         name = f"worst accepted image ({worst['worst']}) x{worst['clients']}"
         rows.append((name, measured, worst["goal"], _verdict(worst["passed"])))
-    if term := hostile.get("sigterm"):
+    if term := _ran(hostile, "sigterm"):
         measured = (
             f"{term['runs_passed']}/{term['runs']} runs clean; 200s client/log "
             f"{term['client_200']}/{term['log_200']}, {term['resets']} resets, "
@@ -47,12 +64,14 @@ def goal_rows(hostile: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
 def hostile_lines(hostile: Mapping[str, Any]) -> list[str]:
     """The `## Hostile clients` section."""
     lines = ["## Hostile clients", ""]
+    if reason := hostile.get("skipped"):
+        return [*lines, f"Skipped: {reason}.", ""]
     lines += table(["scenario", "measured", "goal", "pass"], goal_rows(hostile))
-    if slow := hostile.get("slow_clients"):
+    if slow := _ran(hostile, "slow_clients"):
         lines += _slow_lines(slow)
-    if worst := hostile.get("worst_image"):
+    if worst := _ran(hostile, "worst_image"):
         lines += _worst_lines(worst)
-    if term := hostile.get("sigterm"):
+    if term := _ran(hostile, "sigterm"):
         lines += _sigterm_lines(term)
     return lines
 
