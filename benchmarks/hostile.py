@@ -121,14 +121,15 @@ async def slow_clients(
         )  # fmt: skip
         attack.start()
         open_counts: list[int] = []
+        sampler = asyncio.create_task(_sample(open_counts, lambda: attack.stats.open_now, 0.5))
         try:
             open_at_start = await attack.ramped()
-            sampler = asyncio.create_task(_sample(open_counts, lambda: attack.stats.open_now, 0.5))
+            open_counts.clear()  # the pressure during the measurement, not the ramp
             attacked = await _hey_stream(
                 service, body, plan.legit_clients, plan.slow_seconds, "bench-legit-attacked"
             )
-            sampler.cancel()
         finally:
+            sampler.cancel()
             await attack.stop()
         healthy = await _healthy_after(service, image)
         service.kill()  # the attackers' leftovers need no drain
