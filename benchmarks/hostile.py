@@ -288,7 +288,11 @@ async def _sigterm_run(
         with contextlib.suppress(Exception):
             service.kill()
     run = verdicts.judge_sigterm_run(load.outcomes, _log_statuses(service), exit_code)
-    run.update(drain_s=drain_s, clients_ended=clients_ended)
+    run.update(
+        drain_s=drain_s,
+        clients_ended=clients_ended,
+        dropped_on_new_connection=dict(load.dropped_on_new_connection),
+    )
     return run
 
 

@@ -68,6 +68,9 @@ class KeepAliveLoad:
         self.timeout_s = timeout_s
         # Per request: the HTTP status as a string ("200", "503") or one of the names above.
         self.outcomes: Counter[str] = Counter()
+        # Of the dropped ones, those that were the first request on a new connection (one the
+        # kernel accepted but the server may never have taken from its listen queue).
+        self.dropped_on_new_connection: Counter[str] = Counter()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -99,6 +102,7 @@ class KeepAliveLoad:
                     self.outcomes[IDLE_CLOSED] += 1
                     writer.close()  # type: ignore[union-attr]
                     reader = writer = None
+                fresh = reader is None
                 if reader is None:
                     try:
                         reader, writer = await asyncio.open_connection(self.host, self.port)
@@ -111,6 +115,8 @@ class KeepAliveLoad:
                 assert writer is not None
                 outcome, keep = await self._exchange(reader, writer)
                 self.outcomes[outcome] += 1
+                if fresh and outcome in DROPPED:
+                    self.dropped_on_new_connection[outcome] += 1
                 if not keep:
                     writer.close()
                     reader = writer = None

@@ -130,12 +130,13 @@ def _worst_lines(worst: Mapping[str, Any]) -> list[str]:
 
 def _sigterm_lines(term: Mapping[str, Any]) -> list[str]:
     rows = [
-        (index, _statuses(run["client"]), _statuses(run["log"]), run["resets"], run["dropped"],
+        (index, _statuses(run["client"]), _statuses(run["log"]), run["resets"],
+         f"{run['dropped']} ({sum(run.get('dropped_on_new_connection', {}).values())})",
          fmt(run["exit_code"]), fmt(run["drain_s"], 1), _verdict(run["passed"]))
         for index, run in enumerate(term["per_run"], start=1)
     ]  # fmt: skip
-    headers = ["run", "client outcomes", "access log", "resets", "dropped", "exit", "drain s",
-               "pass"]  # fmt: skip
+    headers = ["run", "client outcomes", "access log", "resets", "dropped (on a new connection)",
+               "exit", "drain s", "pass"]  # fmt: skip
     return [
         "### SIGTERM under load",
         "",

@@ -57,6 +57,7 @@ async def _outcomes(second: Second, timeout_s: float = 5.0) -> Counter[str]:
     load = keepalive.KeepAliveLoad("127.0.0.1", port, request, clients=1, timeout_s=timeout_s)
     load.start()
     assert await load.wait(timeout_s=10.0)
+    assert not load.dropped_on_new_connection  # the first request on each connection was answered
     return load.outcomes
 
 
@@ -109,3 +110,22 @@ async def test_a_request_the_server_dropped_is_named_for_how(second: Second, out
 async def test_no_answer_in_time_is_a_timeout() -> None:
     outcomes = await _outcomes(_hang, timeout_s=0.3)
     assert outcomes == Counter({"200": 1, keepalive.TIMEOUT: 1, keepalive.REFUSED: 1})
+
+
+async def test_a_drop_on_a_fresh_connection_is_counted_apart() -> None:
+    server: asyncio.Server | None = None
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        assert server is not None
+        server.close()
+        await _reset(writer)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    request = keepalive.classify_request("127.0.0.1", port, "/classify", b"\x89PNG", "image/png")
+    load = keepalive.KeepAliveLoad("127.0.0.1", port, request, clients=1, timeout_s=5.0)
+    load.start()
+    assert await load.wait(timeout_s=10.0)
+    assert load.outcomes == Counter({keepalive.RESET: 1, keepalive.REFUSED: 1})
+    assert load.dropped_on_new_connection == Counter({keepalive.RESET: 1})

@@ -83,7 +83,9 @@ def test_scenario_details_name_what_the_numbers_are() -> None:
     assert "soft limit 1024 -> 2024 (hard 4096, wanted 2024)" in text
     assert "their connections ended: 503: 4089" in text
     assert "| png 40000x1000 | 40601 | 40000000 | 504 | deadline_exceeded | 23.30 |" in text
-    assert "| 2 | 200: 533, refused: 32, reset: 7 | 200: 533 | 7 | 7 | -15 | 0.3 | FAIL |" in text
+    assert (
+        "| 2 | 200: 533, refused: 32, reset: 7 | 200: 533 | 7 | 7 (0) | -15 | 0.3 | FAIL |" in text
+    )
 
 
 def test_a_passing_scenario_says_pass() -> None:
