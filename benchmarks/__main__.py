@@ -35,9 +35,17 @@ SERVICE_IMAGE = "png 28x28"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short levels (about a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="short levels (minutes, not a quarter hour)"
+    )
     parser.add_argument("--soak", action="store_true", help="add the soak run (5 min, 64 clients)")
     parser.add_argument("--soak-seconds", type=float, default=None, help="soak length override")
+    parser.add_argument(
+        "--sigterm-runs",
+        type=int,
+        default=None,
+        help="SIGTERM-under-load runs (default 5, quick 3)",
+    )
     parser.add_argument("--hey", action="store_true", help="also drive the sweep with `hey`")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--no-hostile", action="store_true", help="skip the hostile scenarios")
@@ -63,11 +71,15 @@ def ensure_model(store_root: Path, name: str) -> ModelStore:
     return store
 
 
-def run_hostile(store_root: Path, name: str, quick: bool, scratch: Path) -> dict[str, Any]:
+def run_hostile(
+    store_root: Path, name: str, args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
     if not hey_available():
         logger.warning("hey not on PATH: skipping the hostile scenarios (make bench-deps)")
         return {"skipped": "hey (the legitimate load's generator) is not on PATH"}
-    plan = hostile.QUICK if quick else hostile.FULL
+    plan = hostile.QUICK if args.quick else hostile.FULL
+    if args.sigterm_runs is not None:
+        plan = dataclasses.replace(plan, sigterm_runs=args.sigterm_runs)
     return hostile.run(store_root, name, sample_images()[SERVICE_IMAGE], plan, scratch)
 
 
@@ -142,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not args.no_hostile:
         with tempfile.TemporaryDirectory(prefix="tagger-bench-hostile-") as scratch:
-            results["hostile"] = run_hostile(store_root, args.model, args.quick, Path(scratch))
+            results["hostile"] = run_hostile(store_root, args.model, args, Path(scratch))
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     stem = f"{started:%Y-%m-%d}-{machine['host']}" + ("-quick" if args.quick else "")
     stem += "-hostile" if args.hostile_only else ""
