@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import subprocess
 import time
@@ -75,7 +76,13 @@ def _log_statuses(service: Service, request_id: str | None = None) -> Counter[st
 async def _hey_stream(
     service: Service, body: Path, clients: int, seconds: float, request_id: str
 ) -> dict[str, Any]:
-    """hey with single images for `seconds`, its requests tagged to be counted in the log."""
+    """hey with single images for `seconds`, its requests tagged to be counted in the log.
+
+    Also the CPU (in cores) the service, this process (attackers included) and hey used
+    meanwhile: on a small machine the attackers' own cost is part of what the run measures.
+    """
+    cpu_before = _cpu_seconds(service)
+    started = time.monotonic()
     answers = await asyncio.to_thread(
         heyload.run_csv,
         service.classify_url,
@@ -84,9 +91,27 @@ async def _hey_stream(
         seconds,
         headers=[f"X-Request-Id: {request_id}"],
     )
+    wall = time.monotonic() - started
+    cores = {
+        f"{who}_cores": (after - before) / wall
+        for who, before, after in zip(
+            ("service", "bench", "hey"), cpu_before, _cpu_seconds(service), strict=True
+        )
+    }
     await asyncio.sleep(LOG_SETTLE_S)
     server_count = sum(_log_statuses(service, request_id).values())
-    return verdicts.legit_stream(answers, seconds, server_count)
+    return {**verdicts.legit_stream(answers, seconds, server_count), **cores}
+
+
+def _cpu_seconds(service: Service) -> tuple[float, float, float]:
+    """CPU seconds so far of the service, of this process, and of its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (
+        service.cpu_seconds(),
+        own.ru_utime + own.ru_stime,
+        children.ru_utime + children.ru_stime,
+    )
 
 
 async def _healthy_after(service: Service, image: bytes) -> bool:

@@ -78,10 +78,12 @@ def hostile_lines(hostile: Mapping[str, Any]) -> list[str]:
 
 def _slow_lines(slow: Mapping[str, Any]) -> list[str]:
     base, hit, limit = slow["baseline"], slow["attacked"], slow["fd_limit"]
-    headers = ["run", "200/s", "statuses", "lost", "p50 ms", "p99 ms"]
+    headers = ["run", "200/s", "statuses", "lost", "p50 ms", "p99 ms", "CPU cores: service",
+               "bench (attackers)", "hey"]  # fmt: skip
     rows = [
         (name, row["ok_per_s"], _statuses(row["statuses"]), row["lost"], fmt(row["p50_ms"], 1),
-         fmt(row["p99_ms"], 1))
+         fmt(row["p99_ms"], 1), fmt(row.get("service_cores"), 2), fmt(row.get("bench_cores"), 2),
+         fmt(row.get("hey_cores"), 2))
         for name, row in (("baseline", base), (f"{slow['connections']:,} slow clients", hit))
     ]  # fmt: skip
     return [

@@ -132,6 +132,12 @@ class Service:
         """The highest resident set size since the process started (VmHWM)."""
         return self._proc_status_bytes("VmHWM")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the service has used (/proc/<pid>/stat, Linux)."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; utime, stime are 14, 15
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _proc_status_bytes(self, field: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith(f"{field}:"):
