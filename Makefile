@@ -37,10 +37,11 @@ train: $(STAMP)
 train-quick: $(STAMP)
 	$(PYTHON) -m training train --profile quick --store $(STORE) --model $(MODEL)
 
-# hey (a Go load generator) drives the overload scenario; without it the Python client is the limit.
+# hey (a Go load generator) drives the overload scenario (without it the Python client is the
+# limit) and the legitimate load of the hostile-client scenarios (skipped without it).
 bench-deps:
 	@command -v hey >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q hey; } || \
-		echo "note: install the Debian package hey for the overload scenario"
+		echo "note: install the Debian package hey for the overload and hostile scenarios"
 
 bench: $(STAMP) system-deps bench-deps
 	$(PYTHON) -m benchmarks

@@ -1,10 +1,11 @@
-"""`python -m benchmarks [--quick] [--soak] [--out DIR] [--store ROOT] [--model NAME]`.
+"""`python -m benchmarks [--quick] [--soak] [--no-hostile | --hostile-only] [--out DIR] ...`.
 
 Runs, in order: the raw model and preprocessing in process; `python -m app` under a
 concurrency sweep (1 and 8 images per request); the same with TAGGER_MAX_BATCH_SIZE=1;
 overload at 4x the sustainable rate against a small queue (driven by `hey` when it is on PATH,
-else by the httpx generator); and, with --soak, 5 minutes at 64 clients.
-Writes `<out>/<date>-<host>[-quick].{json,md,png}`.
+else by the httpx generator); the hostile-client scenarios (1,000 slow connections, the worst
+accepted image, SIGTERM under load; about 3 minutes, needs `hey`); and, with --soak, 5 minutes
+at 64 clients. Writes `<out>/<date>-<host>[-quick][-hostile].{json,md,png}`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report, scenarios
+from benchmarks import hostile, report, scenarios
+from benchmarks.load import hey_available
 from benchmarks.raw import run_raw, sample_images
 from benchmarks.service import Service
 from model_store import ModelNotFound, ModelStore, default_store_root
@@ -33,10 +35,23 @@ SERVICE_IMAGE = "png 28x28"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short levels (about a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="short levels (minutes, not a quarter hour)"
+    )
     parser.add_argument("--soak", action="store_true", help="add the soak run (5 min, 64 clients)")
     parser.add_argument("--soak-seconds", type=float, default=None, help="soak length override")
+    parser.add_argument(
+        "--sigterm-runs",
+        type=int,
+        default=None,
+        help="SIGTERM-under-load runs (default 5, quick 3)",
+    )
     parser.add_argument("--hey", action="store_true", help="also drive the sweep with `hey`")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--no-hostile", action="store_true", help="skip the hostile scenarios")
+    which.add_argument(
+        "--hostile-only", action="store_true", help="only the hostile scenarios (no raw, sweeps)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--store", type=Path, default=None, help="default: $TAGGER_MODEL_STORE")
     parser.add_argument("--model", default=os.environ.get("TAGGER_MODEL_NAME", "fashion"))
@@ -54,6 +69,18 @@ def ensure_model(store_root: Path, name: str) -> ModelStore:
                    "--store", str(store_root), "--model", name]  # fmt: skip
         subprocess.run(command, check=True)
     return store
+
+
+def run_hostile(
+    store_root: Path, name: str, args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    if not hey_available():
+        logger.warning("hey not on PATH: skipping the hostile scenarios (make bench-deps)")
+        return {"skipped": "hey (the legitimate load's generator) is not on PATH"}
+    plan = hostile.QUICK if args.quick else hostile.FULL
+    if args.sigterm_runs is not None:
+        plan = dataclasses.replace(plan, sigterm_runs=args.sigterm_runs)
+    return hostile.run(store_root, name, sample_images()[SERVICE_IMAGE], plan, scratch)
 
 
 async def run_service_parts(
@@ -112,18 +139,25 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"name": args.model, "version": version, "input": metadata.input.model_dump()},
         "service_image": SERVICE_IMAGE,
     }
-    logger.info("raw model %s v%d, %s plan", args.model, version, plan.name)
-    results["raw"] = run_raw(
-        store.version_dir(args.model, version), metadata, plan.raw_batch_sizes, plan.raw_seconds
-    )
-    with tempfile.TemporaryDirectory(prefix="tagger-bench-") as scratch:
-        results |= asyncio.run(run_service_parts(store_root, args.model, plan, args, Path(scratch)))
-    results["service_vs_raw"] = report.service_vs_raw(results["service"], results["raw"])
-    results["batched_vs_unbatched"] = report.batched_vs_unbatched(
-        results["service"], results["unbatched"]
-    )
+    if not args.hostile_only:
+        logger.info("raw model %s v%d, %s plan", args.model, version, plan.name)
+        results["raw"] = run_raw(
+            store.version_dir(args.model, version), metadata, plan.raw_batch_sizes, plan.raw_seconds
+        )
+        with tempfile.TemporaryDirectory(prefix="tagger-bench-") as scratch:
+            results |= asyncio.run(
+                run_service_parts(store_root, args.model, plan, args, Path(scratch))
+            )
+        results["service_vs_raw"] = report.service_vs_raw(results["service"], results["raw"])
+        results["batched_vs_unbatched"] = report.batched_vs_unbatched(
+            results["service"], results["unbatched"]
+        )
+    if not args.no_hostile:
+        with tempfile.TemporaryDirectory(prefix="tagger-bench-hostile-") as scratch:
+            results["hostile"] = run_hostile(store_root, args.model, args, Path(scratch))
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     stem = f"{started:%Y-%m-%d}-{machine['host']}" + ("-quick" if args.quick else "")
+    stem += "-hostile" if args.hostile_only else ""
     for path in report.write(results, args.out, stem):
         print(path)
     return 0

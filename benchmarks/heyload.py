@@ -152,12 +152,18 @@ def run_csv(
     seconds: float,
     per_worker_qps: float | None = None,
     timeout_s: int = 15,
+    headers: Sequence[str] = (),
 ) -> list[Answer]:
-    """`hey -o csv` with a raw image/png body; rate-limited per worker when a qps is given."""
+    """`hey -o csv` with a raw image/png body; rate-limited per worker when a qps is given.
+
+    `headers` ("Name: value") go on every request, e.g. an X-Request-Id to find them in the log.
+    """
     command = ["hey", "-z", f"{seconds:g}s", "-c", str(workers), "-t", str(timeout_s),
                "-m", "POST", "-T", "image/png", "-D", str(body), "-o", "csv"]  # fmt: skip
     if per_worker_qps is not None:
         command += ["-q", f"{per_worker_qps:.3f}"]
+    for header in headers:
+        command += ["-H", header]
     logger.info("running %s", " ".join([*command, url]))
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     return parse_csv(output)

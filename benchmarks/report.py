@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import stats
+from benchmarks.report_hostile import hostile_lines
+from benchmarks.tables import fmt as _fmt
+from benchmarks.tables import table as _table
 
 Row = Mapping[str, Any]
 
@@ -98,21 +101,6 @@ def sustainable_rate(rows: Sequence[Row], hey: Sequence[Row] = ()) -> float:
     return max(rates, default=math.nan)
 
 
-def _fmt(value: Any, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return str(value)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        lines.append("| " + " | ".join(c if isinstance(c, str) else _fmt(c) for c in row) + " |")
-    return [*lines, ""]
-
-
 def markdown(results: Mapping[str, Any]) -> str:
     """The human summary of one run."""
     m = results["machine"]
@@ -121,12 +109,31 @@ def markdown(results: Mapping[str, Any]) -> str:
         "",
         f"Machine: {m['cores']} cores ({m['usable_cores']} usable), {m['cpu_model']}, "
         f"{_fmt(m['memory_gib'], 1)} GiB. Model: {results['model']['name']} "
-        f"v{results['model']['version']}. Load generators run on the same machine: httpx "
-        f"(sweeps, soak); overload: {results.get('overload', {}).get('generator', 'httpx')}.",
-        "",
-        "## Raw model (in process) and preprocessing",
+        f"v{results['model']['version']}. Load generators run on the same machine: "
+        + "; ".join(_generators(results))
+        + ".",
         "",
     ]
+    if "raw" in results:
+        lines += service_lines(results)
+    if hostile := results.get("hostile"):
+        lines += hostile_lines(hostile)
+    return "\n".join(lines)
+
+
+def _generators(results: Mapping[str, Any]) -> list[str]:
+    parts = []
+    if "raw" in results:
+        overload = results.get("overload", {}).get("generator", "httpx")
+        parts.append(f"httpx (sweeps, soak); overload: {overload}")
+    if "hostile" in results:
+        parts.append("hostile clients: hey (legitimate load), asyncio raw sockets and httpx")
+    return parts
+
+
+def service_lines(results: Mapping[str, Any]) -> list[str]:
+    """Raw model, service sweeps, overload and soak."""
+    lines = ["## Raw model (in process) and preprocessing", ""]
     lines += _table(
         ["batch", "images/s", "ms/batch"],
         [(p["batch_size"], p["images_per_s"], _fmt(p["ms_per_batch"], 2))
@@ -180,7 +187,7 @@ def markdown(results: Mapping[str, Any]) -> str:
             f"{_fmt(soak['p99_ms'], 1)} ms.",
             "",
         ]
-    return "\n".join(lines)
+    return lines
 
 
 def overload_lines(o: Mapping[str, Any], factor: float) -> list[str]:
@@ -278,8 +285,10 @@ def json_safe(value: Any) -> Any:
 def write(results: dict[str, Any], out: Path, stem: str) -> list[Path]:
     """`<stem>.json`, `<stem>.md` and `<stem>.png` under `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.json", out / f"{stem}.md", out / f"{stem}.png"]
+    paths = [out / f"{stem}.json", out / f"{stem}.md"]
     paths[0].write_text(json.dumps(json_safe(results), indent=2, default=str) + "\n")
     paths[1].write_text(markdown(results) + "\n")
-    plot(results, paths[2])
+    if "service" in results:  # the plot is of the sweeps; a hostile-only run has none
+        paths.append(out / f"{stem}.png")
+        plot(results, paths[2])
     return paths

@@ -101,6 +101,12 @@ class Service:
             self.process.kill()
             self.process.wait(timeout=10)
 
+    def kill(self) -> None:
+        """SIGKILL, for a service whose drain is not what is being measured."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
     def __enter__(self) -> Service:
         return self.start()
 
@@ -120,10 +126,23 @@ class Service:
 
     def rss_bytes(self) -> int:
         """Resident set size from /proc/<pid>/status (Linux)."""
+        return self._proc_status_bytes("VmRSS")
+
+    def peak_rss_bytes(self) -> int:
+        """The highest resident set size since the process started (VmHWM)."""
+        return self._proc_status_bytes("VmHWM")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the service has used (/proc/<pid>/stat, Linux)."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; utime, stime are 14, 15
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _proc_status_bytes(self, field: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
-        raise ServiceError("VmRSS missing from /proc status")
+        raise ServiceError(f"{field} missing from /proc status")
 
     def healthy(self) -> dict[str, int]:
         """Status codes of /healthz, /readyz and one classify-free probe of /v1/models."""
