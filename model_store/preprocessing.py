@@ -56,8 +56,6 @@ _ORIENTATION = {
     8: Image.Transpose.ROTATE_90,
 }
 _EXIF_ORIENTATION = 0x0112
-# round(v / 257) for every 16-bit v (v / 257 is never a half, so no tie to break).
-_SIXTEEN_TO_EIGHT_BIT = ((np.arange(65536, dtype=np.int32) + 128) // 257).astype(np.uint8)
 
 
 class ImageError(ValueError):
@@ -194,9 +192,14 @@ def _deep_to_eight_bit(values: np.ndarray, scaled: bool) -> np.ndarray:
         return np.clip(np.rint(values), 0, 255).astype(np.uint8)
     if not scaled:
         return np.clip(values, 0, 255).astype(np.uint8)
-    if values.dtype.kind != "u" or values.dtype.itemsize != 2:
+    # round(v / 257) == (v + 128) // 257 (v / 257 is never a half) == ((v + 128) * 65281) >> 24
+    # (257 * 65281 == 2**24 + 1, too little to carry); the product stays under 2**32.
+    if values.dtype.kind != "u" or values.dtype.itemsize > 2:
         values = np.clip(values, 0, 65535)
-    return _SIXTEEN_TO_EIGHT_BIT[values]
+    shifted = values.astype(np.uint32) + 128
+    shifted *= 65281
+    shifted >>= 24
+    return shifted.astype(np.uint8)
 
 
 def _upright(image: Image.Image) -> Image.Image:
