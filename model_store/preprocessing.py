@@ -5,10 +5,11 @@ served is what was evaluated. Fashion-MNIST-style models see light objects on bl
 ordinary product photo (dark object on a light background, any size) is inverted, cropped
 to the object and letterboxed, the way Fashion-MNIST itself was made.
 
-Cost is bounded by what the model sees, not by what the header declares: an image more than
-`2 * WORKING_SCALE` times the input is first box-reduced, tile by tile, to a working image
-`WORKING_SCALE` to `2 * WORKING_SCALE` times the input, and trimming and letterboxing happen
-at that size. Smaller images (every Fashion-MNIST-sized one) take the exact path of old.
+Cost is bounded by the decoded image, never by the letterbox: the border colour, the
+inversion and the crop to the object are decided on the source pixels, read a tile at a
+time; the letterbox is laid out in source pixels but drawn box-reduced to `WORKING_SCALE`
+to `2 * WORKING_SCALE` times the input, then resized. A canvas under `2 * WORKING_SCALE`
+times the input (every Fashion-MNIST-sized image) is drawn and resized as it always was.
 """
 
 from __future__ import annotations
