@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from model_store.preprocessing import DEFAULT_MAX_PIXELS
+from model_store.preprocessing import DEFAULT_MAX_ASPECT_RATIO, DEFAULT_MAX_PIXELS
 from model_store.schema import NAME_PATTERN
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
@@ -120,6 +120,16 @@ class Settings(BaseSettings):
         ),
     )
     max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
+    max_aspect_ratio: float = Field(
+        default=DEFAULT_MAX_ASPECT_RATIO,
+        ge=1,
+        description=(
+            "Longest ratio of an image's longer side to its shorter side; a longer one is "
+            "refused from its header with 422 `extreme_aspect_ratio` before any pixel is "
+            "decoded (decoding costs per row, and letterboxed such an image is a line under a "
+            "pixel thick)."
+        ),
+    )
     decode_threads: int = Field(default=2, ge=1, le=256)
 
     # TensorFlow CPU threads; only applies on CPU and before TensorFlow first runs.

@@ -17,10 +17,10 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.config import Settings
-from app.errors import ApiError
+from app.errors import ApiError, DeadlineExceeded
 from app.json_body import JsonBodyError, JsonLimits, parse_json_body
 from app.metrics import Metrics
-from model_store.preprocessing import ImageError, ImageTooLarge, preprocess_bytes
+from model_store.preprocessing import DeadlinePassed, ImageError, ImageTooLarge, preprocess_bytes
 from model_store.schema import ModelMetadata
 
 FILE_FIELD = "file"
@@ -85,20 +85,28 @@ async def decode_all(
     settings: Settings,
     metrics: Metrics,
     executor: Executor,
+    deadline: float | None = None,
 ) -> list[np.ndarray]:
     """Decode the uploads; the first bad image (in order) is the error.
 
     Small images (the usual case: a thumbnail near the model's input size) are decoded right
     here: that costs less than handing them to a thread and back, and keeps the decode threads
     from competing with the event loop for the GIL. Larger ones go to `executor` in parallel.
+    Past `deadline` (`time.monotonic()`; default: TAGGER_REQUEST_TIMEOUT_MS from now) this
+    raises `DeadlineExceeded` at once, and the decodes still running stop at their next stage.
     """
+    if deadline is None:
+        deadline = time.monotonic() + settings.request_timeout_s
     spec, shape, max_pixels = metadata.preprocessing, metadata.input, settings.max_pixels
     inline_pixels = min(max_pixels, INLINE_DECODE_MAX_PIXELS)
+
+    def preprocess(data: bytes, pixel_limit: int) -> np.ndarray:
+        return preprocess_bytes(data, spec, shape, pixel_limit, settings.max_aspect_ratio, deadline)
 
     def decode(data: bytes) -> np.ndarray:
         started = time.perf_counter()
         try:
-            return preprocess_bytes(data, spec, shape, max_pixels)
+            return preprocess(data, max_pixels)
         finally:
             metrics.decode_seconds.observe(time.perf_counter() - started)
 
@@ -112,10 +120,10 @@ async def decode_all(
             try:
                 # The header is checked before any pixel is decoded, so a small file that
                 # declares a large image costs next to nothing here and goes to the pool.
-                result = preprocess_bytes(upload.data, spec, shape, inline_pixels)
+                result = preprocess(upload.data, inline_pixels)
             except ImageTooLarge as exc:
                 result = exc if inline_pixels == max_pixels else None
-            except ImageError as exc:
+            except (ImageError, DeadlinePassed) as exc:
                 result = exc
             if result is not None:
                 metrics.decode_seconds.observe(time.perf_counter() - started)
@@ -123,16 +131,33 @@ async def decode_all(
             offloaded[index] = loop.run_in_executor(executor, decode, upload.data)
         results.append(result)
     if offloaded:
-        done = await asyncio.gather(*offloaded.values(), return_exceptions=True)
-        for index, result in zip(offloaded, done, strict=True):
-            results[index] = result
+        await _all_done(list(offloaded.values()), deadline, settings.request_timeout_s)
+        for index, future in offloaded.items():
+            results[index] = future.exception() or future.result()
     for upload, result in zip(uploads, results, strict=True):
+        if isinstance(result, DeadlinePassed):
+            raise DeadlineExceeded(settings.request_timeout_s) from result
         if isinstance(result, ImageError):
             message = f"{upload.name}: {result}" if len(uploads) > 1 else str(result)
             raise _reject(metrics, result.status, result.code, message) from result
         if isinstance(result, BaseException):
             raise result
     return [r for r in results if isinstance(r, np.ndarray)]
+
+
+async def _all_done(
+    futures: list[asyncio.Future[np.ndarray]], deadline: float, timeout_s: float
+) -> None:
+    """Wait for every future until `deadline`; past it, cancel the ones not started (running
+    ones see the deadline themselves) and raise `DeadlineExceeded`."""
+    _done, pending = await asyncio.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    if pending:
+        for future in futures:
+            if future in pending:
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # retrieved: a late failure is not logged as unhandled
+        raise DeadlineExceeded(timeout_s)
 
 
 def _too_large_message(size: int, limit: int) -> str:
