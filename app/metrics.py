@@ -94,6 +94,12 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        self.serving_fallback = Gauge(
+            "tagger_model_fallback",
+            "1 while the served version stands in for the one to serve, which failed to load.",
+            ["model"],
+            registry=r,
+        )
 
     def count_prediction(self, model: str, label: str) -> None:
         """`tagger_predictions_total{model,label}` += 1, with the labelled child looked up once."""

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from app.errors import error_body, request_id_of
 from app.schemas import ErrorResponse, Health, Readiness
 
 router = APIRouter(tags=["operations"])
+
+
+class ServingReadiness(Readiness):
+    """Readiness plus whether the served version stands in for one that failed to load."""
+
+    fallback: bool = Field(
+        default=False,
+        description="true while an older version is served because target_version failed to load",
+    )
+    target_version: int | None = Field(
+        default=None, description="the version the alias (or latest) points at"
+    )
+    fallback_reason: str | None = Field(default=None, description="why target_version failed")
 
 
 @router.get("/healthz", response_model=Health)
@@ -19,11 +33,11 @@ async def healthz() -> Health:
 
 @router.get(
     "/readyz",
-    response_model=Readiness,
+    response_model=ServingReadiness,
     responses={503: {"model": ErrorResponse, "description": "Still loading or warming"}},
 )
-async def readyz(request: Request) -> Readiness | JSONResponse:
-    """200 once the served version is loaded and warmed; 503 until then."""
+async def readyz(request: Request) -> ServingReadiness | JSONResponse:
+    """200 once a version is loaded and warmed (a fallback counts, and says so); 503 until."""
     manager = request.app.state.manager
     served = manager.served
     if served is None:
@@ -33,7 +47,15 @@ async def readyz(request: Request) -> Readiness | JSONResponse:
             status_code=503,
             headers={"Retry-After": str(request.app.state.settings.retry_after_s)},
         )
-    return Readiness(status="ready", model=manager.name, version=served.version)
+    fallback = manager.fallback
+    return ServingReadiness(
+        status="ready",
+        model=manager.name,
+        version=served.version,
+        fallback=fallback is not None,
+        target_version=served.version if fallback is None else fallback.target,
+        fallback_reason=None if fallback is None else fallback.reason,
+    )
 
 
 @router.get("/metrics", response_class=Response)
