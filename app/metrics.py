@@ -101,6 +101,13 @@ class Metrics:
             registry=r,
         )
 
+        self.pinned_loads_refused = Counter(
+            "tagger_pinned_loads_refused_total",
+            "Requests for a pinned version refused because loading it was over budget.",
+            ["model"],
+            registry=r,
+        )
+
     def count_prediction(self, model: str, label: str) -> None:
         """`tagger_predictions_total{model,label}` += 1, with the labelled child looked up once."""
         key = (model, label)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 PredictHook = Callable[[np.ndarray], None]
 _RETRY_UNLOADED_S = 5.0
+_LOAD_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Servable:
 
     model: LoadedModel
     batcher: Batcher
+    last_used: float = 0.0  # monotonic; pinned versions idle for a request timeout may go
 
     @property
     def version(self) -> int:
@@ -81,6 +84,8 @@ class ModelManager:
         self._pinned: OrderedDict[int, Servable] = OrderedDict()
         self._loading: dict[int, asyncio.Lock] = {}
         self._failed: dict[int, _Failure] = {}
+        self._pinned_load_times: deque[float] = deque()  # monotonic starts within the window
+        self._pinned_loading: int | None = None
         self.fallback: Fallback | None = None
         metrics.serving_fallback.labels(self.name).set(0)
         self._background: set[asyncio.Task[None]] = set()
@@ -134,7 +139,9 @@ class ModelManager:
             return self.served
         if version in self._pinned:
             self._pinned.move_to_end(version)
-            return self._pinned[version]
+            servable = self._pinned[version]
+            servable.last_used = time.monotonic()
+            return servable
         if isinstance(ref, int):
             await asyncio.to_thread(self._resolve, ref)  # 404 for a version that does not exist
         return await self._load_pinned(version)
@@ -150,19 +157,75 @@ class ModelManager:
             if self.served is not None and self.served.version == version:
                 return self.served
             if version in self._pinned:
-                return self._pinned[version]
+                servable = self._pinned[version]
+                servable.last_used = time.monotonic()
+                return servable
             if self._recently_failed(version):
                 raise _unloadable(self.name, version)
+            self._admit_pinned_load(version)
             try:
                 servable = await self._load(version)
             except Exception:
                 raise _unloadable(self.name, version) from None
+            finally:
+                self._pinned_loading = None
+            servable.last_used = time.monotonic()
             self._pinned[version] = servable
-            while len(self._pinned) > self.settings.max_loaded_versions:
-                _, evicted = self._pinned.popitem(last=False)
-                logger.info("unloading pinned %s v%d (LRU)", self.name, evicted.version)
-                self._retire(evicted)
             return servable
+
+    def _admit_pinned_load(self, version: int) -> None:
+        """Reserve a pinned load and its slot, or refuse it with 503 `version_load_budget`.
+
+        Loading a version costs about a second of CPU, so a client cycling pinned versions
+        would otherwise take it from the served version. Loads run one at a time, at most
+        TAGGER_PINNED_LOADS_PER_MINUTE of them; a slot is freed only from a version nobody used
+        for a request timeout (every request that looked it up has finished), so two versions
+        in use never evict each other (LRU thrash) and a fresh load is never evicted before
+        its request ran. The slot is freed before the load, so memory never holds more.
+        """
+        now = time.monotonic()
+        if self._pinned_loading is not None:
+            raise self._load_refused(
+                version, f"v{self._pinned_loading} is loading", self.settings.retry_after_s
+            )
+        window = self._pinned_load_times
+        while window and now - window[0] >= _LOAD_WINDOW_S:
+            window.popleft()
+        budget = self.settings.pinned_loads_per_minute
+        if len(window) >= budget:
+            wait = window[0] + _LOAD_WINDOW_S - now
+            raise self._load_refused(
+                version, f"{budget} loads in the last minute (TAGGER_PINNED_LOADS_PER_MINUTE)", wait
+            )
+        victim = None
+        if len(self._pinned) >= self.settings.max_loaded_versions:
+            idle_after = self.settings.request_timeout_s
+            victim = min(self._pinned.values(), key=lambda s: s.last_used)
+            if now - victim.last_used < idle_after:
+                wait = victim.last_used + idle_after - now
+                slots = self.settings.max_loaded_versions
+                raise self._load_refused(
+                    version,
+                    f"all {slots} pinned slots (TAGGER_MAX_LOADED_VERSIONS) hold versions used "
+                    f"in the last {idle_after:g} s",
+                    wait,
+                )
+        window.append(now)
+        self._pinned_loading = version
+        if victim is not None:
+            del self._pinned[victim.version]
+            logger.info("unloading pinned %s v%d (idle longest)", self.name, victim.version)
+            self._retire(victim)
+
+    def _load_refused(self, version: int, why: str, retry_after_s: float) -> ApiError:
+        self.metrics.pinned_loads_refused.labels(self.name).inc()
+        retry = str(max(1, math.ceil(retry_after_s)))
+        return ApiError(
+            503,
+            "version_load_budget",
+            f"{self.name} v{version} is not loaded and cannot load now: {why}; retry in {retry} s",
+            {"Retry-After": retry},
+        )
 
     def _lock(self, version: int) -> asyncio.Lock:
         """One load at a time per version, whether a pinned request or the watcher wants it."""
