@@ -32,9 +32,11 @@ def republish(store: ModelStore, version: int, corrupt: bool = False) -> int:
     return published.version
 
 
-async def traffic(server: Server, pixels: np.ndarray, stop: asyncio.Event) -> list[tuple]:
-    """Send requests back to back until `stop`; returns (status, version) for each."""
-    seen = []
+async def traffic(
+    server: Server, pixels: np.ndarray, stop: asyncio.Event, seen: list[tuple] | None = None
+) -> list[tuple]:
+    """Send requests back to back until `stop`; returns (status, version, body) for each."""
+    seen = [] if seen is None else seen
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         while not stop.is_set():
             response = await http.post(URL, files={"file": ("a.png", encode(pixels), "image/png")})
@@ -50,14 +52,16 @@ async def test_a_new_version_is_swapped_in_without_failing_a_request(
     settings = make_settings(store_root, poll_interval_s=0.1)
     with run_server(settings) as server:
         stop = asyncio.Event()
+        seen: list[list[tuple]] = [[], [], []]
         clients = [
-            asyncio.ensure_future(traffic(server, evaluated.images[i], stop)) for i in range(3)
+            asyncio.ensure_future(traffic(server, evaluated.images[i], stop, seen[i]))
+            for i in range(3)
         ]
         await server.until(lambda: server.metric("tagger_batch_size_count", model="fashion") > 5)
         new = await asyncio.to_thread(republish, server.store, old)
         await server.until(lambda: server.app.state.manager.served.version == new, 120)
-        await server.until(lambda: server.metric("tagger_batch_size_count", model="fashion") > 5)
-        await asyncio.sleep(0.3)
+        # Every client has had answers from the new version.
+        await server.until(lambda: all(len([s for s in c if s[1] == new]) > 2 for c in seen))
         stop.set()
         runs = await asyncio.gather(*clients)
         assert server.metric("tagger_model_info", model="fashion", version=str(new)) == 1
