@@ -10,7 +10,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ from app.batcher import Batcher
 from app.config import Settings
 from app.errors import ApiError, from_store_error
 from app.metrics import Metrics
+from app.pinned_loads import LoadRefused, PinnedLoadBudget
 from app.runtime import (
     LoadedModel,
     configure_tensorflow,
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 PredictHook = Callable[[np.ndarray], None]
 _RETRY_UNLOADED_S = 5.0
-_LOAD_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Servable:
 
     model: LoadedModel
     batcher: Batcher
-    last_used: float = 0.0  # monotonic; pinned versions idle for a request timeout may go
+    last_used: float = 0.0  # monotonic; see PinnedLoadBudget
 
     @property
     def version(self) -> int:
@@ -84,8 +84,11 @@ class ModelManager:
         self._pinned: OrderedDict[int, Servable] = OrderedDict()
         self._loading: dict[int, asyncio.Lock] = {}
         self._failed: dict[int, _Failure] = {}
-        self._pinned_load_times: deque[float] = deque()  # monotonic starts within the window
-        self._pinned_loading: int | None = None
+        self._budget = PinnedLoadBudget(
+            settings.pinned_loads_per_minute,
+            settings.max_loaded_versions,
+            settings.request_timeout_s,
+        )
         self.fallback: Fallback | None = None
         metrics.serving_fallback.labels(self.name).set(0)
         self._background: set[asyncio.Task[None]] = set()
@@ -168,64 +171,29 @@ class ModelManager:
             except Exception:
                 raise _unloadable(self.name, version) from None
             finally:
-                self._pinned_loading = None
+                self._budget.finished()
             servable.last_used = time.monotonic()
             self._pinned[version] = servable
             return servable
 
     def _admit_pinned_load(self, version: int) -> None:
-        """Reserve a pinned load and its slot, or refuse it with 503 `version_load_budget`.
-
-        Loading a version costs about a second of CPU, so a client cycling pinned versions
-        would otherwise take it from the served version. Loads run one at a time, at most
-        TAGGER_PINNED_LOADS_PER_MINUTE of them; a slot is freed only from a version nobody used
-        for a request timeout (every request that looked it up has finished), so two versions
-        in use never evict each other (LRU thrash) and a fresh load is never evicted before
-        its request ran. The slot is freed before the load, so memory never holds more.
-        """
-        now = time.monotonic()
-        if self._pinned_loading is not None:
-            raise self._load_refused(
-                version, f"v{self._pinned_loading} is loading", self.settings.retry_after_s
-            )
-        window = self._pinned_load_times
-        while window and now - window[0] >= _LOAD_WINDOW_S:
-            window.popleft()
-        budget = self.settings.pinned_loads_per_minute
-        if len(window) >= budget:
-            wait = window[0] + _LOAD_WINDOW_S - now
-            raise self._load_refused(
-                version, f"{budget} loads in the last minute (TAGGER_PINNED_LOADS_PER_MINUTE)", wait
-            )
-        victim = None
-        if len(self._pinned) >= self.settings.max_loaded_versions:
-            idle_after = self.settings.request_timeout_s
-            victim = min(self._pinned.values(), key=lambda s: s.last_used)
-            if now - victim.last_used < idle_after:
-                wait = victim.last_used + idle_after - now
-                slots = self.settings.max_loaded_versions
-                raise self._load_refused(
-                    version,
-                    f"all {slots} pinned slots (TAGGER_MAX_LOADED_VERSIONS) hold versions used "
-                    f"in the last {idle_after:g} s",
-                    wait,
-                )
-        window.append(now)
-        self._pinned_loading = version
+        """Reserve a pinned load (unloading an idle version first), or answer 503 at once."""
+        last_used = {v: servable.last_used for v, servable in self._pinned.items()}
+        try:
+            victim = self._budget.admit(version, last_used)
+        except LoadRefused as exc:
+            self.metrics.pinned_loads_refused.labels(self.name).inc()
+            retry = str(max(1, math.ceil(exc.retry_after_s)))
+            raise ApiError(
+                503,
+                "version_load_budget",
+                f"{self.name} v{version} is not loaded and cannot load now: {exc.reason}; "
+                f"retry in {retry} s",
+                {"Retry-After": retry},
+            ) from None
         if victim is not None:
-            del self._pinned[victim.version]
-            logger.info("unloading pinned %s v%d (idle longest)", self.name, victim.version)
-            self._retire(victim)
-
-    def _load_refused(self, version: int, why: str, retry_after_s: float) -> ApiError:
-        self.metrics.pinned_loads_refused.labels(self.name).inc()
-        retry = str(max(1, math.ceil(retry_after_s)))
-        return ApiError(
-            503,
-            "version_load_budget",
-            f"{self.name} v{version} is not loaded and cannot load now: {why}; retry in {retry} s",
-            {"Retry-After": retry},
-        )
+            logger.info("unloading pinned %s v%d (idle longest)", self.name, victim)
+            self._retire(self._pinned.pop(victim))
 
     def _lock(self, version: int) -> asyncio.Lock:
         """One load at a time per version, whether a pinned request or the watcher wants it."""

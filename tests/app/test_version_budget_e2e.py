@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from app_helpers import Evaluated, encode, make_settings, run_server
+from app_helpers import Evaluated, Server, encode, make_settings, run_server
 from test_reload_e2e import republish
 
 from benchmarks.heyload import run_csv
@@ -22,18 +23,25 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 3.0
+ROUNDS = 3
+ATTACK_RATE = 20.0
 CLIENTS = 8
 
-# Cycles /versions/{1,2,3}/classify back to back from its own process, as an attacker would,
+# Cycles /versions/{1,2,3}/classify from its own process at ATTACK_RATE requests a second
+# (a flood of requests the service answers is the admission limit's business, not this one's),
 # until the file named by its third argument exists.
 CYCLE_VERSIONS = """
 import json, os, sys, time, httpx
 url, body, stop = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
+interval = 1 / float(sys.argv[4])
 statuses, codes, retry_after = {}, {}, set()
 end = time.monotonic() + 120
 with httpx.Client(base_url=url, timeout=60) as http:
     n = 0
+    next_at = time.monotonic()
     while time.monotonic() < end and not os.path.exists(stop):
+        time.sleep(max(0.0, next_at - time.monotonic()))
+        next_at += interval
         version = n % 3 + 1
         n += 1
         r = http.post(f"/v1/models/fashion/versions/{version}/classify", content=body,
@@ -55,10 +63,21 @@ def served_rate(url: str, body: Path) -> float:
     return len(answers) / SECONDS
 
 
+async def until_refused_or(server: Server, timeout_s: float) -> None:
+    started = time.monotonic()
+    await server.until(
+        lambda: (
+            server.metric("tagger_pinned_loads_refused_total", model="fashion") > 0
+            or time.monotonic() - started > timeout_s
+        ),
+        timeout_s + 30,
+    )
+
+
 def start_attacker(url: str, body: Path, stop: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-c", CYCLE_VERSIONS, url, str(body), str(stop)],
+        [sys.executable, "-c", CYCLE_VERSIONS, url, str(body), str(stop), str(ATTACK_RATE)],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -84,35 +103,26 @@ async def test_cycling_pinned_versions_leaves_the_served_version_its_throughput(
             )
             assert warm.status_code == 200
         # Rounds alternate so that load from other processes on the machine hits both alike.
-        alone = served_rate(server.url, body)
-        stop = tmp_path / "stop"
-        attacker = start_attacker(server.url, body, stop)
-        # Measured once the attack is under way: from the first refusal (the budget has
-        # engaged, after the loads it allows at once), or after 10 s of it (the old code never
-        # refuses).
-        started = time.monotonic()
-        refused = "tagger_pinned_loads_refused_total"
-        await server.until(
-            lambda: server.metric(refused, model="fashion") > 0 or time.monotonic() - started > 10,
-            60,
-        )
-        attacked = served_rate(server.url, body)
-        stop.touch()
-        out, _ = attacker.communicate(timeout=60)
-        report = json.loads(out)
-        alone += served_rate(server.url, body)
-        stop.unlink()
-        attacker = start_attacker(server.url, body, stop)
-        attacked += served_rate(server.url, body)
-        stop.touch()
-        attacker.communicate(timeout=60)
-    alone, attacked = alone / 2, attacked / 2
-    print(
-        f"served version alone {alone:.0f} req/s, while versions cycle {attacked:.0f} req/s; "
-        f"attacker {report}"
-    )
-    assert attacked >= 0.8 * alone, (alone, attacked, report)
-    assert report["codes"].keys() <= {"version_load_budget"}
+        ratios, reports = [], []
+        for round_ in range(ROUNDS):
+            alone = served_rate(server.url, body)
+            stop = tmp_path / f"stop-{round_}"
+            attacker = start_attacker(server.url, body, stop)
+            if round_ == 0:
+                # Measured once the attack is under way: from the first refusal (the budget
+                # engaged, after the loads it allows at once), or after 10 s of it (the old
+                # code never refuses).
+                await until_refused_or(server, 10.0)
+            attacked = served_rate(server.url, body)
+            stop.touch()
+            out, _ = attacker.communicate(timeout=60)
+            reports.append(json.loads(out))
+            ratios.append(attacked / alone)
+            print(f"served version alone {alone:.0f} req/s, while versions cycle {attacked:.0f}")
+    print(f"ratios {[round(r, 2) for r in ratios]}; attacker {reports}")
+    assert statistics.median(ratios) >= 0.8, (ratios, reports)
+    for report in reports:
+        assert report["codes"].keys() <= {"version_load_budget"}
 
 
 async def test_pinned_loads_are_refused_beyond_the_budget_without_evicting(
@@ -139,9 +149,11 @@ async def test_pinned_loads_are_refused_beyond_the_budget_without_evicting(
     with run_server(settings) as server:
         manager = server.app.state.manager
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            server.gate.hold()  # v1's warm-up waits in the gate: v1 is loading meanwhile
             loading = asyncio.ensure_future(http.post(pinned(1), **png))
-            await server.until(lambda: manager._pinned_loading == 1)
+            await server.until(server.gate.entered.is_set)
             second = await http.post(pinned(2), **png)
+            server.gate.release()
             first = await loading
             assert first.status_code == 200 and first.json()["version"] == 1
             refusal(second, "v1 is loading")
