@@ -1,4 +1,4 @@
-"""Loaded versions: the served one (alias or latest, hot-swapped) and pinned ones (LRU).
+"""Loaded versions: the served one (alias or latest, hot-swapped) and pinned ones (budgeted).
 
 When the version to serve cannot be loaded and nothing is served yet, the newest older version
 that loads is served instead (a fallback), and the intended one is retried with a backoff.
