@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     model_alias: str = ""
     poll_interval_s: float = Field(default=5.0, ge=0)  # 0 disables watching the store
     max_loaded_versions: int = Field(default=2, ge=1)  # pinned versions kept besides the served one
+    pinned_loads_per_minute: int = Field(
+        default=6,
+        ge=1,
+        description=(
+            "Loads of pinned versions (/versions/{v}, /labels/{alias}) per minute, one at a "
+            "time. A request that needs a load while another pinned load runs, beyond this "
+            "budget, or when every pinned slot holds a version used within "
+            "TAGGER_REQUEST_TIMEOUT_MS, is refused at once with 503 `version_load_budget` and "
+            "a Retry-After saying when the budget frees; nothing is evicted for it."
+        ),
+    )
 
     max_batch_size: int = Field(default=32, ge=1, le=4096)
     max_batch_delay_ms: float = Field(

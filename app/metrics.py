@@ -94,6 +94,19 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        self.serving_fallback = Gauge(
+            "tagger_model_fallback",
+            "1 while the served version stands in for the one to serve, which failed to load.",
+            ["model"],
+            registry=r,
+        )
+
+        self.pinned_loads_refused = Counter(
+            "tagger_pinned_loads_refused_total",
+            "Requests for a pinned version refused because loading it was over budget.",
+            ["model"],
+            registry=r,
+        )
 
         self.buffered_body_bytes = Gauge(
             "tagger_buffered_body_bytes",

@@ -1,9 +1,14 @@
-"""Loaded versions: the served one (alias or latest, hot-swapped) and pinned ones (LRU)."""
+"""Loaded versions: the served one (alias or latest, hot-swapped) and pinned ones (budgeted).
+
+When the version to serve cannot be loaded and nothing is served yet, the newest older version
+that loads is served instead (a fallback), and the intended one is retried with a backoff.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -16,6 +21,7 @@ from app.batcher import Batcher
 from app.config import Settings
 from app.errors import ApiError, from_store_error
 from app.metrics import Metrics
+from app.pinned_loads import LoadRefused, PinnedLoadBudget
 from app.runtime import (
     LoadedModel,
     configure_tensorflow,
@@ -31,12 +37,28 @@ PredictHook = Callable[[np.ndarray], None]
 _RETRY_UNLOADED_S = 5.0
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """Why the served version is not the one the alias (or latest) points at."""
+
+    target: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Failure:
+    when: float
+    attempts: int
+    reason: str
+
+
 @dataclass(eq=False)
 class Servable:
     """A loaded, warmed version and the batcher that feeds it."""
 
     model: LoadedModel
     batcher: Batcher
+    last_used: float = 0.0  # monotonic; see PinnedLoadBudget
 
     @property
     def version(self) -> int:
@@ -61,7 +83,14 @@ class ModelManager:
         self.served: Servable | None = None
         self._pinned: OrderedDict[int, Servable] = OrderedDict()
         self._loading: dict[int, asyncio.Lock] = {}
-        self._failed: dict[int, tuple[float, int]] = {}  # version -> (when, attempts)
+        self._failed: dict[int, _Failure] = {}
+        self._budget = PinnedLoadBudget(
+            settings.pinned_loads_per_minute,
+            settings.max_loaded_versions,
+            settings.request_timeout_s,
+        )
+        self.fallback: Fallback | None = None
+        metrics.serving_fallback.labels(self.name).set(0)
         self._background: set[asyncio.Task[None]] = set()
         self._watcher: asyncio.Task[None] | None = None
 
@@ -113,7 +142,9 @@ class ModelManager:
             return self.served
         if version in self._pinned:
             self._pinned.move_to_end(version)
-            return self._pinned[version]
+            servable = self._pinned[version]
+            servable.last_used = time.monotonic()
+            return servable
         if isinstance(ref, int):
             await asyncio.to_thread(self._resolve, ref)  # 404 for a version that does not exist
         return await self._load_pinned(version)
@@ -129,19 +160,40 @@ class ModelManager:
             if self.served is not None and self.served.version == version:
                 return self.served
             if version in self._pinned:
-                return self._pinned[version]
+                servable = self._pinned[version]
+                servable.last_used = time.monotonic()
+                return servable
             if self._recently_failed(version):
                 raise _unloadable(self.name, version)
+            self._admit_pinned_load(version)
             try:
                 servable = await self._load(version)
             except Exception:
                 raise _unloadable(self.name, version) from None
+            finally:
+                self._budget.finished()
+            servable.last_used = time.monotonic()
             self._pinned[version] = servable
-            while len(self._pinned) > self.settings.max_loaded_versions:
-                _, evicted = self._pinned.popitem(last=False)
-                logger.info("unloading pinned %s v%d (LRU)", self.name, evicted.version)
-                self._retire(evicted)
             return servable
+
+    def _admit_pinned_load(self, version: int) -> None:
+        """Reserve a pinned load (unloading an idle version first), or answer 503 at once."""
+        last_used = {v: servable.last_used for v, servable in self._pinned.items()}
+        try:
+            victim = self._budget.admit(version, last_used)
+        except LoadRefused as exc:
+            self.metrics.pinned_loads_refused.labels(self.name).inc()
+            retry = str(max(1, math.ceil(exc.retry_after_s)))
+            raise ApiError(
+                503,
+                "version_load_budget",
+                f"{self.name} v{version} is not loaded and cannot load now: {exc.reason}; "
+                f"retry in {retry} s",
+                {"Retry-After": retry},
+            ) from None
+        if victim is not None:
+            logger.info("unloading pinned %s v%d (idle longest)", self.name, victim)
+            self._retire(self._pinned.pop(victim))
 
     def _lock(self, version: int) -> asyncio.Lock:
         """One load at a time per version, whether a pinned request or the watcher wants it."""
@@ -149,10 +201,10 @@ class ModelManager:
 
     def _recently_failed(self, version: int) -> bool:
         """A version that failed is retried only after a backoff (1, 2, 4 ... 60 minutes)."""
-        if version not in self._failed:
+        failure = self._failed.get(version)
+        if failure is None:
             return False
-        failed_at, attempts = self._failed[version]
-        return time.monotonic() - failed_at < min(60.0 * 2 ** (attempts - 1), 3600.0)
+        return time.monotonic() - failure.when < min(60.0 * 2 ** (failure.attempts - 1), 3600.0)
 
     # -- loading and watching -----------------------------------------------------------------
 
@@ -163,7 +215,7 @@ class ModelManager:
                 await self.refresh()
             except Exception:
                 logger.exception("checking the model store failed")
-            if self.served is None:
+            if self.served is None or self.fallback is not None:
                 delay = min(interval, _RETRY_UNLOADED_S) if interval > 0 else _RETRY_UNLOADED_S
             elif interval > 0:
                 delay = interval
@@ -172,7 +224,11 @@ class ModelManager:
             await asyncio.sleep(delay)
 
     async def refresh(self) -> None:
-        """Serve what the alias (or latest) points at now, once it has loaded and warmed."""
+        """Serve what the alias (or latest) points at now, once it has loaded and warmed.
+
+        If it cannot be loaded, a running replica keeps what it serves; one that serves nothing
+        yet falls back to an older version (see `_fallback_candidates`).
+        """
         ref = self.settings.model_alias or "latest"
         try:
             target = await asyncio.to_thread(self.store.resolve, self.name, ref)
@@ -181,22 +237,88 @@ class ModelManager:
                 logger.warning("nothing to serve yet: %s", exc)
             return
         if self.served is not None and self.served.version == target:
+            self._set_fallback(None)
             return
-        async with self._lock(target):
-            servable = self._pinned.pop(target, None)
+        servable = await self._take_or_load(target)
+        if servable is not None:
+            self._serve(servable, ref)
+            self._set_fallback(None)
+            return
+        failure = self._failed.get(target)
+        reason = failure.reason if failure else "it could not be loaded"
+        if self.served is None:
+            servable = await self._fall_back(target)
             if servable is None:
-                if self._recently_failed(target):
-                    return
-                try:
-                    servable = await self._load(target)
-                except Exception:
-                    return
+                logger.error(
+                    "%s: nothing can be served: v%d failed and no older version loads",
+                    self.name,
+                    target,
+                )
+                return
+            self._serve(servable, f"fallback for v{target}")
+        self._set_fallback(Fallback(target, reason))
+
+    async def _take_or_load(self, version: int) -> Servable | None:
+        """A pinned copy of `version`, or a fresh load; None while it fails (and backs off)."""
+        async with self._lock(version):
+            servable = self._pinned.pop(version, None)
+            if servable is not None:
+                return servable
+            if self._recently_failed(version):
+                return None
+            try:
+                return await self._load(version)
+            except Exception:
+                return None
+
+    async def _fall_back(self, target: int) -> Servable | None:
+        for version in await asyncio.to_thread(self._fallback_candidates, target):
+            servable = await self._take_or_load(version)
+            if servable is not None:
+                return servable
+        return None
+
+    def _fallback_candidates(self, target: int) -> list[int]:
+        """Versions to try instead of `target`, best first.
+
+        Following an alias: its earlier targets, most recent first (versions someone chose to
+        serve), then every version older than `target`, newest first. Following latest: only
+        the latter. Newer versions are never tried: nobody asked for them yet.
+        """
+        try:
+            versions = self.store.versions(self.name)
+            alias = self.settings.model_alias
+            earlier = self.store.alias_history(self.name).get(alias, []) if alias else []
+        except ModelStoreError as exc:
+            logger.warning("cannot list fallback versions of %s: %s", self.name, exc)
+            return []
+        known = set(versions)
+        ordered = [v for v in reversed(earlier) if v in known and v != target]
+        ordered += [v for v in reversed(versions) if v < target]
+        return list(dict.fromkeys(ordered))
+
+    def _serve(self, servable: Servable, why: str) -> None:
         old, self.served = self.served, servable
-        self.metrics.model_info.labels(self.name, str(target)).set(1)
+        self.metrics.model_info.labels(self.name, str(servable.version)).set(1)
         if old is not None:
             self.metrics.model_info.remove(self.name, str(old.version))
             self._retire(old)
-        logger.info("serving %s v%d (%s)", self.name, target, ref)
+        logger.info("serving %s v%d (%s)", self.name, servable.version, why)
+
+    def _set_fallback(self, fallback: Fallback | None) -> None:
+        """Record (and log once) that the served version stands in for a failed target."""
+        if fallback == self.fallback:
+            return
+        self.fallback = fallback
+        self.metrics.serving_fallback.labels(self.name).set(0 if fallback is None else 1)
+        if fallback is not None and self.served is not None:
+            logger.error(
+                "serving %s v%d as a fallback: v%d, which should be served, failed: %s",
+                self.name,
+                self.served.version,
+                fallback.target,
+                fallback.reason,
+            )
 
     async def _load(self, version: int) -> Servable:
         """Load and warm a version on a worker thread; failures are logged and counted."""
@@ -204,8 +326,9 @@ class ModelManager:
         try:
             model = await asyncio.to_thread(self._load_and_warm, version)
         except Exception as exc:
-            attempts = self._failed.get(version, (0.0, 0))[1] + 1
-            self._failed[version] = (time.monotonic(), attempts)
+            previous = self._failed.get(version)
+            attempts = previous.attempts + 1 if previous else 1
+            self._failed[version] = _Failure(time.monotonic(), attempts, str(exc))
             self.metrics.reload_failures.labels(self.name).inc()
             logger.error("loading %s v%d failed: %s", self.name, version, exc, exc_info=True)
             raise

@@ -68,9 +68,19 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
+    """What is served, and whether it stands in for a version that failed to load."""
+
     status: str = Field(examples=["ready"])
     model: str
     version: int
+    fallback: bool = Field(
+        default=False,
+        description="true while an older version is served because target_version failed to load",
+    )
+    target_version: int | None = Field(
+        default=None, description="the version the alias (or latest) points at"
+    )
+    fallback_reason: str | None = Field(default=None, description="why target_version failed")
 
 
 _ERROR_DESCRIPTIONS = {
@@ -85,7 +95,8 @@ _ERROR_DESCRIPTIONS = {
     415: "Not a supported Content-Type or image format",
     422: "Invalid query parameter (e.g. top_k)",
     431: "Request headers too large",
-    503: "Overloaded, or the model is not ready: retry after `Retry-After` seconds",
+    503: "Overloaded (`overloaded`), not ready (`not_ready`) or over the pinned-version load "
+    "budget (`version_load_budget`): retry after `Retry-After` seconds",
     504: "Deadline exceeded",
 }
 _RETRY_AFTER = {

@@ -171,11 +171,17 @@ def cmd_verify(store: ModelStore, args: argparse.Namespace) -> int:
 
 
 def cmd_gc(store: ModelStore, args: argparse.Namespace) -> int:
+    try:
+        staging = store.clean_staging(args.name)
+    except OSError as exc:
+        raise ModelStoreError(f"cannot remove abandoned staging directories: {exc}") from exc
     removed = store.gc(args.name, args.keep)
-    listed = ", ".join(map(str, removed))
-    print(
-        f"{args.name}: removed versions {listed}" if removed else f"{args.name}: nothing to remove"
-    )
+    for path in staging:
+        print(f"{args.name}: removed abandoned staging directory {path.name}")
+    if removed:
+        print(f"{args.name}: removed versions {', '.join(map(str, removed))}")
+    elif not staging:
+        print(f"{args.name}: nothing to remove")
     return EXIT_OK
 
 

@@ -12,13 +12,19 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
+OWNER_SUFFIX = ".owner"
+# A scratch directory with no owner file (or an owner file never locked) is removed only when
+# nothing in it changed for this long: longer than any copy or export into it takes.
+ABANDONED_AFTER_S = 3600.0
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
@@ -171,3 +177,97 @@ def replace_dir_with_copy(source: Path, target: Path, scratch_prefix: str) -> No
         for leftover in (scratch, old):
             if leftover.exists():
                 remove_tree(leftover)
+
+
+@contextlib.contextmanager
+def owned_scratch_dir(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new directory `<parent>/<prefix><random>`, marked as this process's while the block runs.
+
+    The owner holds an exclusive `flock` on `<dir>.owner` beside it (which also names the pid
+    and host, for people). The kernel releases the lock when the process ends, even by
+    SIGKILL, so `remove_abandoned` tells a live writer from a dead one without guessing from
+    pids, which are reused. The directory is not removed here (it may have been renamed into
+    place); the owner file is.
+    """
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(8)}"
+        owner = parent / f"{path.name}{OWNER_SUFFIX}"
+        try:
+            fd = os.open(owner, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        break
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        path.mkdir()
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(owner)
+        os.close(fd)
+
+
+def remove_abandoned(parent: Path, prefix: str, min_age_s: float = ABANDONED_AFTER_S) -> list[Path]:
+    """Remove `<prefix>*` directories under `parent` whose writer is gone; returns them.
+
+    Gone means: its owner file exists and nobody holds its lock; or it has no owner file and
+    nothing in it changed for `min_age_s` (written by an older release, or its owner file was
+    lost). Owner files without a directory are removed at the same age.
+    """
+    removed = []
+    try:
+        entries = [entry for entry in os.scandir(parent) if entry.name.startswith(prefix)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    names = {entry.name for entry in entries}
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.name.endswith(OWNER_SUFFIX):
+            if entry.name[: -len(OWNER_SUFFIX)] not in names and _idle_for(path) >= min_age_s:
+                _remove_if_unlocked(path, None)
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        owner = parent / f"{entry.name}{OWNER_SUFFIX}"
+        if owner.exists():
+            if _remove_if_unlocked(owner, path):
+                removed.append(path)
+        elif _idle_for(path) >= min_age_s:
+            remove_tree(path)
+            removed.append(path)
+    if removed:
+        logger.info("removed abandoned %s", ", ".join(str(path) for path in removed))
+    return removed
+
+
+def _remove_if_unlocked(owner: Path, directory: Path | None) -> bool:
+    """Remove `directory` and its `owner` file unless a live process holds the owner's lock."""
+    try:
+        fd = os.open(owner, os.O_RDWR)
+    except FileNotFoundError:  # its owner finished meanwhile
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if directory is not None:
+            remove_tree(directory)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(owner)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _idle_for(path: Path) -> float:
+    """Seconds since anything in the tree at `path` last changed."""
+    newest = 0.0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in [*dirnames, *filenames, "."]:
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
+    with contextlib.suppress(OSError):
+        newest = max(newest, os.lstat(path).st_mtime)
+    return time.time() - newest

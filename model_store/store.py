@@ -5,7 +5,9 @@
     <root>/<name>/alias_history.json    {"stable": [1, 2]}  previous targets, oldest first
 
 Versions appear atomically (staged beside the versions under a dot-name TF Serving ignores,
-then renamed into place) and are never modified afterwards, except `evaluation/`.
+then renamed into place) and are never modified afterwards, except `evaluation/`. A staging
+directory is marked by an flock its writer holds (`<dir>.owner`); `gc` and `publish` remove
+those whose writer died (a killed training).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,8 @@ from model_store.fsutil import (
     exclusive_lock,
     fsync_dir,
     fsync_tree,
+    owned_scratch_dir,
+    remove_abandoned,
     remove_empty_dirs,
     remove_tree,
     replace_dir_with_copy,
@@ -178,20 +181,27 @@ class ModelStore:
     def staging(self, name: str) -> Iterator[Path]:
         """An empty directory beside the versions to write a SavedModel into, then `publish`.
 
-        It is removed on exit unless it was published.
+        It is removed on exit unless it was published; if this process dies first, the next
+        `gc` or `publish` removes it.
         """
         model_dir = self._model_dir(name)
-        try:
-            created = ensure_dirs(model_dir)
-            path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
-        except OSError as exc:
-            raise PublishError(f"cannot stage model {name!r} in {str(self.root)!r}: {exc}") from exc
-        try:
-            yield path
-        finally:
-            if path.exists():
-                remove_tree(path)
-            remove_empty_dirs(created)
+        with contextlib.ExitStack() as stack:
+            try:
+                created = ensure_dirs(model_dir)
+                stack.callback(remove_empty_dirs, created)
+                path = stack.enter_context(owned_scratch_dir(model_dir, STAGING_PREFIX))
+            except OSError as exc:
+                where = str(self.root)
+                raise PublishError(f"cannot stage model {name!r} in {where!r}: {exc}") from exc
+            try:
+                yield path
+            finally:
+                if path.exists():
+                    remove_tree(path)
+
+    def clean_staging(self, name: str) -> list[Path]:
+        """Remove staging directories whose writer died; returns them (never a live one)."""
+        return remove_abandoned(self._model_dir(name), STAGING_PREFIX)
 
     def publish(self, name: str, staged: Path, metadata: ModelMetadata) -> ModelMetadata:
         """Publish the SavedModel in `staged` as the model's next version; returns its metadata.
@@ -212,11 +222,13 @@ class ModelStore:
         # Only a staging directory inside the store is ever moved or removed, never the caller's.
         work: Path | None = staged if own else None
         published = False
+        scratch = contextlib.ExitStack()
         try:
             if work is None:
                 created = ensure_dirs(model_dir)
-                work = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
+                work = scratch.enter_context(owned_scratch_dir(model_dir, STAGING_PREFIX))
                 shutil.copytree(staged, work, dirs_exist_ok=True)
+            self._clean_staging_quietly(name)
             files = compute_checksums(work)
             with exclusive_lock(model_dir):
                 version = max(_version_numbers(model_dir), default=0) + 1
@@ -236,9 +248,10 @@ class ModelStore:
             where = str(self.root)
             raise PublishError(f"cannot publish model {name!r} to {where!r}: {exc}") from exc
         finally:
+            if not published and work is not None and work.exists():
+                remove_tree(work)
+            scratch.close()
             if not published:
-                if work is not None and work.exists():
-                    remove_tree(work)
                 remove_empty_dirs(created)
         try:
             fsync_dir(model_dir)
@@ -246,6 +259,13 @@ class ModelStore:
             logger.warning("published %s but could not fsync %s: %s", target, model_dir, exc)
         logger.info("published %s version %d", name, version)
         return final
+
+    def _clean_staging_quietly(self, name: str) -> None:
+        """`clean_staging` for publish: a failure to clean up never fails a publish."""
+        try:
+            self.clean_staging(name)
+        except OSError as exc:
+            logger.warning("could not remove abandoned staging directories of %s: %s", name, exc)
 
     def promote(self, name: str, version: int, alias: str) -> None:
         """Point `alias` at an existing version (its previous target goes into the history)."""
@@ -273,9 +293,13 @@ class ModelStore:
         return target
 
     def gc(self, name: str, keep: int) -> list[int]:
-        """Delete all but the `keep` newest versions, sparing aliased ones; returns the removed."""
+        """Delete all but the `keep` newest versions, sparing aliased ones; returns the removed.
+
+        Staging directories of dead writers go too (see `clean_staging`).
+        """
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ValueError(f"keep must be an integer >= 1, not {keep!r}")
+        self.clean_staging(name)
         trash = []
         with self._locked(name) as model_dir:
             known = self.versions(name)

@@ -23,7 +23,7 @@ async def healthz() -> Health:
     responses=error_responses(503),
 )
 async def readyz(request: Request) -> Readiness | JSONResponse:
-    """200 once the served version is loaded and warmed; 503 until then."""
+    """200 once a version is loaded and warmed (a fallback counts, and says so); 503 until."""
     manager = request.app.state.manager
     served = manager.served
     if served is None:
@@ -33,7 +33,15 @@ async def readyz(request: Request) -> Readiness | JSONResponse:
             status_code=503,
             headers={"Retry-After": str(request.app.state.settings.retry_after_s)},
         )
-    return Readiness(status="ready", model=manager.name, version=served.version)
+    fallback = manager.fallback
+    return Readiness(
+        status="ready",
+        model=manager.name,
+        version=served.version,
+        fallback=fallback is not None,
+        target_version=served.version if fallback is None else fallback.target,
+        fallback_reason=None if fallback is None else fallback.reason,
+    )
 
 
 @router.get(

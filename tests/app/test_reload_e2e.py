@@ -32,9 +32,11 @@ def republish(store: ModelStore, version: int, corrupt: bool = False) -> int:
     return published.version
 
 
-async def traffic(server: Server, pixels: np.ndarray, stop: asyncio.Event) -> list[tuple]:
-    """Send requests back to back until `stop`; returns (status, version) for each."""
-    seen = []
+async def traffic(
+    server: Server, pixels: np.ndarray, stop: asyncio.Event, seen: list[tuple] | None = None
+) -> list[tuple]:
+    """Send requests back to back until `stop`; returns (status, version, body) for each."""
+    seen = [] if seen is None else seen
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         while not stop.is_set():
             response = await http.post(URL, files={"file": ("a.png", encode(pixels), "image/png")})
@@ -50,14 +52,16 @@ async def test_a_new_version_is_swapped_in_without_failing_a_request(
     settings = make_settings(store_root, poll_interval_s=0.1)
     with run_server(settings) as server:
         stop = asyncio.Event()
+        seen: list[list[tuple]] = [[], [], []]
         clients = [
-            asyncio.ensure_future(traffic(server, evaluated.images[i], stop)) for i in range(3)
+            asyncio.ensure_future(traffic(server, evaluated.images[i], stop, seen[i]))
+            for i in range(3)
         ]
         await server.until(lambda: server.metric("tagger_batch_size_count", model="fashion") > 5)
         new = await asyncio.to_thread(republish, server.store, old)
         await server.until(lambda: server.app.state.manager.served.version == new, 120)
-        await server.until(lambda: server.metric("tagger_batch_size_count", model="fashion") > 5)
-        await asyncio.sleep(0.3)
+        # Every client has had answers from the new version.
+        await server.until(lambda: all(len([s for s in c if s[1] == new]) > 2 for c in seen))
         stop.set()
         runs = await asyncio.gather(*clients)
         assert server.metric("tagger_model_info", model="fashion", version=str(new)) == 1
@@ -118,3 +122,64 @@ async def test_the_configured_alias_is_served_and_pinned_versions_load_on_demand
             assert (await http.post(URL, files=png)).json()["version"] == second
             canary = await http.post("/v1/models/fashion/labels/stable/classify", files=png)
             assert canary.json()["version"] == second
+
+
+def truncate_variables(store: ModelStore, version: int) -> None:
+    """Damage a published version as a disk or a copy would: its weights cut in half."""
+    data = next((store.version_dir("fashion", version) / "variables").glob("variables.data-*"))
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+
+
+async def test_a_restarted_replica_serves_the_newest_good_version_when_the_latest_is_damaged(
+    store_root: Path, evaluated: Evaluated, trained_store
+) -> None:
+    store = ModelStore(store_root)
+    first = trained_store.version
+    good = republish(store, first)
+    bad = republish(store, first)
+    truncate_variables(store, bad)
+    png = {"file": ("a.png", encode(evaluated.images[0]), "image/png")}
+    settings = make_settings(store_root, poll_interval_s=0.1)
+    with run_server(settings, wait_ready=False) as server:
+        manager = server.app.state.manager
+        await server.until(lambda: manager.ready, 60)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            ready = await http.get("/readyz")
+            assert ready.status_code == 200
+            body = ready.json()
+            assert body["version"] == good
+            assert body["fallback"] is True
+            assert body["target_version"] == bad
+            assert f"v{bad}" in body["fallback_reason"]
+            assert "checksum" in body["fallback_reason"] or "size" in body["fallback_reason"]
+            classified = await http.post(URL, files=png)
+            assert classified.status_code == 200
+            assert classified.json()["version"] == good
+            assert server.metric("tagger_model_reload_failures_total", model="fashion") >= 1
+            assert server.metric("tagger_model_fallback", model="fashion") == 1
+            newer = await asyncio.to_thread(republish, store, first)  # a fixed publish
+            await server.until(lambda: manager.served.version == newer, 120)
+            body = (await http.get("/readyz")).json()
+            assert body["version"] == newer and body["fallback"] is False
+            assert body["target_version"] == newer and body["fallback_reason"] is None
+            assert server.metric("tagger_model_fallback", model="fashion") == 0
+
+
+async def test_a_restarted_replica_falls_back_to_the_alias_previous_target(
+    store_root: Path, evaluated: Evaluated, trained_store
+) -> None:
+    store = ModelStore(store_root)
+    first = trained_store.version
+    unpromoted = republish(store, first)  # newer than `first`, but never stable
+    bad = republish(store, first)
+    truncate_variables(store, bad)
+    store.promote("fashion", first, "stable")
+    store.promote("fashion", bad, "stable")
+    settings = make_settings(store_root, model_alias="stable", poll_interval_s=0.1)
+    with run_server(settings, wait_ready=False) as server:
+        manager = server.app.state.manager
+        await server.until(lambda: manager.ready, 60)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            body = (await http.get("/readyz")).json()
+        assert (body["version"], body["target_version"], body["fallback"]) == (first, bad, True)
+        assert unpromoted not in manager.loaded_versions

@@ -129,3 +129,31 @@ def publish_worker(root: str, seed: int, barrier: Barrier) -> None:
         write_fake_savedmodel(staged, payload=f"worker-{seed}".encode())
         barrier.wait(timeout=60)
         store.publish("fashion", staged, make_metadata(seed=seed))
+
+
+STAGE_AND_WAIT = """
+import sys, time
+from model_store import ModelStore
+with ModelStore(sys.argv[1]).staging("fashion") as staged:
+    (staged / "saved_model.pb").write_bytes(b"half written")
+    print(staged, flush=True)
+    time.sleep(600)
+"""
+
+
+def start_staging_writer(root: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A child process that stages a version and then hangs (as a long training would)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", STAGE_AND_WAIT, str(root)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    staged = Path(child.stdout.readline().strip())
+    assert staged.is_dir(), staged
+    return child, staged

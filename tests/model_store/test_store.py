@@ -5,6 +5,9 @@ from __future__ import annotations
 import errno
 import json
 import multiprocessing
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from store_helpers import (
     make_metadata,
     publish_fake,
     publish_worker,
+    start_staging_writer,
     tree_snapshot,
     write_fake_savedmodel,
 )
@@ -248,3 +252,48 @@ def test_default_store_root_follows_environment(monkeypatch: pytest.MonkeyPatch)
     assert default_store_root() == Path("models")
     monkeypatch.setenv("TAGGER_MODEL_STORE", "/srv/models")
     assert default_store_root() == Path("/srv/models")
+
+
+def staging_entries(store: ModelStore) -> list[str]:
+    return sorted(
+        p.name for p in (store.root / "fashion").iterdir() if p.name.startswith(".staging")
+    )
+
+
+@pytest.mark.parametrize("cleaner", ["gc", "publish"])
+def test_staging_left_by_a_killed_process_is_removed_and_a_live_one_is_kept(
+    store: ModelStore, cleaner: str
+) -> None:
+    publish_fake(store)
+    killed, abandoned = start_staging_writer(store.root)
+    live, writing = start_staging_writer(store.root)
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(30)
+        if cleaner == "gc":
+            assert store.gc("fashion", keep=5) == []
+        else:
+            assert publish_fake(store) == 2
+        assert not abandoned.exists()
+        assert writing.is_dir() and (writing / "saved_model.pb").read_bytes() == b"half written"
+        assert [name for name in staging_entries(store) if name.startswith(writing.name)]
+        assert not [name for name in staging_entries(store) if name.startswith(abandoned.name)]
+    finally:
+        live.kill()
+        live.wait(30)
+    store.gc("fashion", keep=5)
+    assert staging_entries(store) == []
+
+
+def test_staging_of_unknown_owner_is_removed_only_when_old(store: ModelStore) -> None:
+    publish_fake(store)
+    model_dir = store.root / "fashion"
+    old, recent = model_dir / ".staging-old", model_dir / ".staging-recent"
+    for path in (old, recent):
+        write_fake_savedmodel(path)
+    an_hour_ago = time.time() - 3700
+    for path in [old, *old.rglob("*")]:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    store.gc("fashion", keep=5)
+    assert not old.exists()
+    assert recent.is_dir()

@@ -127,3 +127,20 @@ def test_errors_and_exit_codes(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert populated.versions("fashion") == [1, 2]
+
+
+def test_gc_removes_staging_left_by_a_killed_writer(populated: ModelStore) -> None:
+    model_dir = populated.root / "fashion"
+    dead = model_dir / ".staging-0123456789abcdef"
+    dead.mkdir()
+    (dead / "saved_model.pb").write_bytes(b"half written")
+    # Its owner file, unlocked: the process that held it has ended.
+    (model_dir / ".staging-0123456789abcdef.owner").write_text("pid 4242 on elsewhere\n")
+    result = run_cli("--store", str(populated.root), "gc", "fashion", "--keep", "5")
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout == "fashion: removed abandoned staging directory .staging-0123456789abcdef\n"
+    )
+    assert sorted(p.name for p in model_dir.iterdir() if p.name.startswith(".staging")) == []
+    again = run_cli("--store", str(populated.root), "gc", "fashion", "--keep", "5")
+    assert again.stdout == "fashion: nothing to remove\n"
