@@ -93,7 +93,7 @@ _ERROR_DESCRIPTIONS = {
     408: "The request body did not arrive in time",
     413: "Upload too large, too many images, too many JSON values or too many pixels",
     415: "Not a supported Content-Type or image format",
-    422: "Invalid query parameter (e.g. top_k)",
+    422: "Invalid query parameter (e.g. top_k), or an image of extreme aspect ratio",
     431: "Request headers too large",
     503: "Overloaded (`overloaded`), not ready (`not_ready`) or over the pinned-version load "
     "budget (`version_load_budget`): retry after `Retry-After` seconds",
