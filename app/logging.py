@@ -20,6 +20,9 @@ from app.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("app.access")
+# Request ids come from a generator of their own, seeded from the OS: code that seeds the
+# module-level `random` (training, tests) must not make them repeat.
+_ids = random.Random()
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -156,7 +159,7 @@ def _access_log(
 
 def new_request_id() -> str:
     """32 random hex digits, like uuid4().hex but without a system call per request."""
-    return f"{random.getrandbits(128):032x}"
+    return f"{_ids.getrandbits(128):032x}"
 
 
 def _header(scope: Scope, name: str) -> str:
