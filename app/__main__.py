@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from app.config import get_settings
 from app.logging import configure_logging
 from app.main import create_app
+from app.memory import return_large_frees_to_os
 
 
 def main() -> int:
@@ -19,6 +20,7 @@ def main() -> int:
         print(f"invalid TAGGER_* settings:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    return_large_frees_to_os()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
