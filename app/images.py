@@ -125,12 +125,12 @@ async def decode_all(
 
     loop = asyncio.get_running_loop()
 
+    def read_header(data: bytes) -> tuple[Image.Image, int]:
+        image = open_image(data, max_pixels, draft_side(shape), settings.max_aspect_ratio)
+        return image, check_decode_cost(image, budget.capacity)
+
     async def offload(data: bytes) -> np.ndarray:
-        header = executor.submit(
-            open_image, data, max_pixels, draft_side(shape), settings.max_aspect_ratio
-        )
-        image = await asyncio.wrap_future(header)
-        cost = check_decode_cost(image, budget.capacity)
+        image, cost = await asyncio.wrap_future(executor.submit(read_header, data))
         try:
             await budget.acquire(cost, deadline - time.monotonic())
         except TimeoutError:
