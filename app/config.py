@@ -141,6 +141,17 @@ class Settings(BaseSettings):
             "pixel thick)."
         ),
     )
+    max_decode_bytes: int = Field(
+        default=192 * 1024 * 1024,
+        ge=1,
+        description=(
+            "Memory the image decodes running at once may take, estimated per image from its "
+            "header (format, mode, size; Pillow needs from ~1 byte per pixel for greyscale PNG "
+            "to ~16 for WebP). A decode waits (first come, first served, within the request "
+            "deadline) until its estimate fits; an image whose estimate alone exceeds this is "
+            "refused from its header with 413 `image_too_large`."
+        ),
+    )
     decode_threads: int = Field(default=2, ge=1, le=256)
 
     # TensorFlow CPU threads; only applies on CPU and before TensorFlow first runs.

@@ -6,21 +6,33 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 from fastapi import Request
+from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.config import Settings
+from app.decode_budget import DecodeBudget
 from app.errors import ApiError, DeadlineExceeded
 from app.json_body import JsonBodyError, JsonLimits, parse_json_body
 from app.metrics import Metrics
-from model_store.preprocessing import DeadlinePassed, ImageError, ImageTooLarge, preprocess_bytes
+from model_store.decode_cost import check_decode_cost
+from model_store.preprocessing import (
+    DeadlinePassed,
+    ImageError,
+    ImageTooLarge,
+    draft_side,
+    open_image,
+    preprocess_bytes,
+    preprocess_image,
+)
 from model_store.schema import ModelMetadata
 
 FILE_FIELD = "file"
@@ -85,13 +97,16 @@ async def decode_all(
     settings: Settings,
     metrics: Metrics,
     executor: Executor,
+    budget: DecodeBudget,
     deadline: float | None = None,
 ) -> list[np.ndarray]:
     """Decode the uploads; the first bad image (in order) is the error.
 
     Small images (the usual case: a thumbnail near the model's input size) are decoded right
     here: that costs less than handing them to a thread and back, and keeps the decode threads
-    from competing with the event loop for the GIL. Larger ones go to `executor` in parallel.
+    from competing with the event loop for the GIL. Larger ones go to `executor` in parallel,
+    each once its estimated decode memory fits `budget` (first come, first served); one whose
+    estimate alone exceeds the budget is refused from its header (413 `image_too_large`).
     Past `deadline` (`time.monotonic()`; default: TAGGER_REQUEST_TIMEOUT_MS from now) this
     raises `DeadlineExceeded` at once, and the decodes still running stop at their next stage.
     """
@@ -103,16 +118,32 @@ async def decode_all(
     def preprocess(data: bytes, pixel_limit: int) -> np.ndarray:
         return preprocess_bytes(data, spec, shape, pixel_limit, settings.max_aspect_ratio, deadline)
 
-    def decode(data: bytes) -> np.ndarray:
+    def decode(image: Image.Image) -> np.ndarray:
         started = time.perf_counter()
         try:
-            return preprocess(data, max_pixels)
+            return preprocess_image(image, spec, shape, deadline)
         finally:
             metrics.decode_seconds.observe(time.perf_counter() - started)
 
+    loop = asyncio.get_running_loop()
+
+    def read_header(data: bytes) -> tuple[Image.Image, int]:
+        image = open_image(data, max_pixels, draft_side(shape), settings.max_aspect_ratio)
+        return image, check_decode_cost(image, budget.capacity)
+
+    async def offload(data: bytes) -> np.ndarray:
+        image, cost = await asyncio.wrap_future(executor.submit(read_header, data))
+        try:
+            await budget.acquire(cost, deadline - time.monotonic())
+        except TimeoutError:
+            raise DeadlinePassed("the deadline passed while waiting for decode memory") from None
+        job = executor.submit(decode, image)
+        # The bytes stay taken until the thread is done, even if this request gave up on it.
+        job.add_done_callback(lambda _job: _on_loop(loop, budget.release, cost))
+        return await asyncio.wrap_future(job)
+
     results: list[np.ndarray | BaseException | None] = []
     offloaded: dict[int, asyncio.Future[np.ndarray]] = {}
-    loop = asyncio.get_running_loop()
     for index, upload in enumerate(uploads):
         result: np.ndarray | BaseException | None = None
         if len(upload.data) <= INLINE_DECODE_MAX_BYTES:
@@ -128,7 +159,7 @@ async def decode_all(
             if result is not None:
                 metrics.decode_seconds.observe(time.perf_counter() - started)
         if result is None:
-            offloaded[index] = loop.run_in_executor(executor, decode, upload.data)
+            offloaded[index] = asyncio.ensure_future(offload(upload.data))
         results.append(result)
     if offloaded:
         await _all_done(list(offloaded.values()), deadline, settings.request_timeout_s)
@@ -158,6 +189,11 @@ async def _all_done(
             elif not future.cancelled():
                 future.exception()  # retrieved: a late failure is not logged as unhandled
         raise DeadlineExceeded(timeout_s)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, release: Callable[[int], None], cost: int) -> None:
+    with contextlib.suppress(RuntimeError):  # a closed loop has nothing left to admit
+        loop.call_soon_threadsafe(release, cost)
 
 
 def _too_large_message(size: int, limit: int) -> str:

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from app.admission import Admission, AdmissionMiddleware
 from app.auth import require_api_key
 from app.config import Settings, get_settings
+from app.decode_budget import DecodeBudget
 from app.errors import install_error_handlers
 from app.logging import RequestContextMiddleware
 from app.metrics import Metrics
@@ -60,6 +61,9 @@ def create_app(
         # Images are decoded on their own pool so they never queue behind other blocking work.
         executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
         app.state.decode_executor = executor
+        app.state.decode_budget = DecodeBudget(
+            settings.max_decode_bytes, metrics.decode_bytes_in_use.set
+        )
         manager.start()  # loads and warms in the background; /readyz turns 200 when done
         logger.info("serving %s from %s", settings.model_name, settings.model_store)
         try:

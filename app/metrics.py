@@ -46,6 +46,11 @@ class Metrics:
             buckets=_FAST_BUCKETS,
             registry=r,
         )
+        self.decode_bytes_in_use = Gauge(
+            "tagger_decode_bytes_in_use",
+            "Estimated memory of the image decodes running now (at most TAGGER_MAX_DECODE_BYTES).",
+            registry=r,
+        )
         self.images_rejected = Counter(
             "tagger_images_rejected_total", "Uploads refused, by reason.", ["reason"], registry=r
         )

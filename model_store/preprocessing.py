@@ -34,7 +34,7 @@ DEFAULT_MAX_ASPECT_RATIO = 100.0
 # The working image keeps at least this many pixels per input pixel (JPEG drafts use it too).
 WORKING_SCALE = 8
 # Source pixels converted at once while reducing: the work space beyond the decoded image.
-_TILE_PIXELS = 1 << 20
+TILE_PIXELS = 1 << 20
 # Pixels differing from the border colour by more than this count as the object when trimming.
 TRIM_TOLERANCE = 32
 
@@ -100,18 +100,15 @@ def _check(deadline: float | None) -> None:
         raise DeadlinePassed("the deadline passed while preprocessing")
 
 
-def decode_image(
+def open_image(
     data: bytes,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     draft_side: int = 0,
     max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO,
 ) -> Image.Image:
-    """Decode the first frame of an encoded image, upright (EXIF orientation applied).
-
-    Pixel count and aspect ratio are checked from the header, before any pixel is decoded.
-    `draft_side` lets JPEG decode at a reduced scale that still covers that many pixels per
-    side.
-    """
+    """Read an encoded image's header, not its pixels: pixel count and aspect ratio are
+    checked here. `draft_side` lets JPEG decode at a reduced scale that still covers that
+    many pixels per side (the returned image's size is then the reduced one)."""
     if not data:
         raise EmptyImage("the file is empty")
     try:
@@ -138,16 +135,40 @@ def decode_image(
             f"image is {width}x{height}; its longer side may be at most {max_aspect_ratio:g} "
             "times its shorter side"
         )
-    try:
-        if draft_side and image.format == "JPEG":
+    if draft_side and image.format == "JPEG":
+        try:
             image.draft(
                 image.mode if image.mode in ("L", "RGB") else None, (draft_side, draft_side)
             )
+        except (OSError, ValueError) as exc:
+            raise CorruptImage(f"image header is corrupt: {exc}") from exc
+    return image
+
+
+def load_image(image: Image.Image) -> Image.Image:
+    """Decode the first frame of an image from `open_image`, upright (EXIF orientation
+    applied)."""
+    try:
         image.seek(0)
         image.load()
         return _upright(image)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImage(f"image data is corrupt or truncated: {exc}") from exc
+
+
+def decode_image(
+    data: bytes,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft_side: int = 0,
+    max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO,
+) -> Image.Image:
+    """Decode the first frame of an encoded image, upright (EXIF orientation applied).
+
+    Pixel count and aspect ratio are checked from the header, before any pixel is decoded.
+    `draft_side` lets JPEG decode at a reduced scale that still covers that many pixels per
+    side.
+    """
+    return load_image(open_image(data, max_pixels, draft_side, max_aspect_ratio))
 
 
 def _to_mode(
@@ -262,7 +283,7 @@ def _object_box(
     """The bounding box of pixels that differ from the background colour (all: none do)."""
     width, height = source.image.size
     rows, cols = np.zeros(height, dtype=bool), np.zeros(width, dtype=bool)
-    for box in _tiles((0, 0, width, height), math.isqrt(_TILE_PIXELS)):
+    for box in _tiles((0, 0, width, height), math.isqrt(TILE_PIXELS)):
         _check(deadline)
         pixels = source.pixels(box).astype(np.int16)
         mask = np.abs(pixels - background.astype(np.int16)).max(axis=2) > TRIM_TOLERANCE
@@ -320,7 +341,7 @@ def _render(
         min(canvas_w, -(-right // factor) * factor),
         min(canvas_h, -(-bottom // factor) * factor),
     )
-    side = max(1, math.isqrt(_TILE_PIXELS) // factor) * factor
+    side = max(1, math.isqrt(TILE_PIXELS) // factor) * factor
     for x0, y0, x1, y1 in _tiles(blocks, side):
         _check(deadline)
         tile = np.empty((y1 - y0, x1 - x0, channels), np.uint8)
@@ -405,10 +426,23 @@ def preprocess_bytes(
     `DeadlinePassed` is raised instead of doing the next one.
     """
     _check(deadline)
-    draft_side = WORKING_SCALE * max(shape.height, shape.width)
-    image = decode_image(data, max_pixels, draft_side, max_aspect_ratio)
+    image = open_image(data, max_pixels, draft_side(shape), max_aspect_ratio)
+    return preprocess_image(image, spec, shape, deadline)
+
+
+def draft_side(shape: InputSpec) -> int:
+    """The side a JPEG may be draft-decoded down to (`open_image`'s `draft_side`)."""
+    return WORKING_SCALE * max(shape.height, shape.width)
+
+
+def preprocess_image(
+    image: Image.Image, spec: PreprocessingSpec, shape: InputSpec, deadline: float | None = None
+) -> np.ndarray:
+    """An image from `open_image` (header read, pixels not yet) -> model pixels."""
     _check(deadline)
-    return to_model_pixels(image, spec, shape, deadline)
+    decoded = load_image(image)
+    _check(deadline)
+    return to_model_pixels(decoded, spec, shape, deadline)
 
 
 def preprocess_file(

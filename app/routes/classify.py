@@ -126,7 +126,9 @@ async def _classify(request: Request, model: str, ref: int | str | None, top_k: 
     for attempt in range(_SWAP_RETRIES):
         if servable.model.metadata != metadata:
             metadata = servable.model.metadata
-            pixels = await decode_all(uploads, metadata, settings, metrics, state.decode_executor)
+            pixels = await decode_all(
+                uploads, metadata, settings, metrics, state.decode_executor, state.decode_budget
+            )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceeded(settings.request_timeout_s)

@@ -16,8 +16,13 @@ import image_bombs
 import pytest
 from PIL import Image, ImageDraw
 
+from model_store.decode_cost import decode_cost_bytes
+from model_store.preprocessing import draft_side, open_image
+from model_store.schema import InputSpec
+
 REPO = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
+SHAPE = InputSpec(height=28, width=28, channels=1)
 _CHILD = r"""
 import gc, io, sys, time
 from PIL import Image
@@ -129,3 +134,38 @@ def test_large_images_cost_what_decoding_them_costs_and_little_more(
     assert cost.outcome == "ok"
     assert cost.peak_bytes < decoding.peak_bytes + 64 * MIB, (cost, decoding)
     assert cost.seconds < decoding.seconds + 3.0, (cost, decoding)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "options"),
+    [
+        ("PNG", "L", {}),
+        ("PNG", "RGBA", {}),
+        ("PNG", "I;16", {}),
+        ("JPEG", "RGB", {"progressive": True}),  # every coefficient of the full image
+        ("JPEG", "CMYK", {}),
+        ("WEBP", "RGBA", {}),
+        ("WEBP", "RGB", {"lossless": True}),
+        ("TIFF", "F", {}),
+        ("TIFF", "RGB", {"compression": "tiff_lzw"}),
+        ("GIF", "P", {}),
+        ("BMP", "RGB", {}),
+    ],
+)
+def test_the_decode_cost_estimate_covers_the_measured_cost(
+    tmp_path: Path, fmt: str, mode: str, options: dict[str, object]
+) -> None:
+    """What the decode budget charges an image is at least what it takes, and not far more."""
+    size = (3000, 2000)
+    if mode == "I;16":
+        data = image_bombs.png(*size, b"\x12\x34" * size[0], bit_depth=16)
+    else:
+        buffer = io.BytesIO()
+        scene = _scene("L", size).convert("F") if mode == "F" else _scene(mode, size)
+        scene.save(buffer, fmt, **options)
+        data = buffer.getvalue()
+    estimate = decode_cost_bytes(open_image(data, draft_side=draft_side(SHAPE)))
+    cost = cost_of(data, tmp_path)
+    assert cost.outcome == "ok"
+    assert cost.peak_bytes <= estimate, (cost, estimate)
+    assert estimate <= 2 * cost.peak_bytes + 40 * MIB, (cost, estimate)
