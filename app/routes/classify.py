@@ -127,7 +127,13 @@ async def _classify(request: Request, model: str, ref: int | str | None, top_k: 
         if servable.model.metadata != metadata:
             metadata = servable.model.metadata
             pixels = await decode_all(
-                uploads, metadata, settings, metrics, state.decode_executor, state.decode_budget
+                uploads,
+                metadata,
+                settings,
+                metrics,
+                state.decode_executor,
+                state.decode_budget,
+                deadline,  # the request's own clock, started when it arrived
             )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
