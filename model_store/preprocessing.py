@@ -251,13 +251,24 @@ class _Source:
         deep = image.mode in _SIXTEEN_BIT_MODES or image.mode == "F"
         self.scale_deep = _deep_values_scaled(image) if deep else None
         self.invert = False
+        # An image of at most a tile is converted once, whole, and read by slicing: the same
+        # pixels (conversion is per pixel), without a crop and a conversion per box.
+        self._whole: np.ndarray | None = None
+        if image.width * image.height <= TILE_PIXELS:
+            self._whole = self._convert((0, 0, *image.size))
 
     def pixels(self, box: tuple[int, int, int, int]) -> np.ndarray:
         """uint8 `[h, w, channels]` of the box (left, top, right, bottom)."""
+        if self._whole is not None:
+            pixels = self._whole[box[1] : box[3], box[0] : box[2]]
+        else:
+            pixels = self._convert(box)
+        return 255 - pixels if self.invert else pixels
+
+    def _convert(self, box: tuple[int, int, int, int]) -> np.ndarray:
         part = self.image.crop(box) if box != (0, 0, *self.image.size) else self.image
         converted = _to_mode(part, self.mode, self.alpha_background, self.scale_deep)
-        pixels = np.asarray(converted, dtype=np.uint8).reshape(box[3] - box[1], box[2] - box[0], -1)
-        return 255 - pixels if self.invert else pixels
+        return np.asarray(converted, dtype=np.uint8).reshape(box[3] - box[1], box[2] - box[0], -1)
 
     def border_colour(self) -> np.ndarray:
         """The mean colour of the outermost ring of pixels, rounded (corners count twice)."""
