@@ -62,9 +62,10 @@ PATH_PARAMETER_ERRORS: dict[str, tuple[str, str]] = {
 }
 
 
-def reject_encoded_slash(request: Request) -> None:
+async def reject_encoded_slash(request: Request) -> None:
     """404 for a path with an encoded `/` (`%2F`): routing matched its decoded form, which
-    names other segments than the client sent (`fashion%2Fversions%2F1` is one segment)."""
+    names other segments than the client sent (`fashion%2Fversions%2F1` is one segment).
+    Async so that FastAPI runs it on the event loop, not on its thread pool per request."""
     raw = (request.scope.get("raw_path") or b"").split(b"?", 1)[0]  # some servers keep the query
     if b"%2f" in raw.lower():
         raise HTTPException(
