@@ -120,7 +120,9 @@ async def test_cycling_pinned_versions_leaves_the_served_version_its_throughput(
             ratios.append(attacked / alone)
             print(f"served version alone {alone:.0f} req/s, while versions cycle {attacked:.0f}")
     print(f"ratios {[round(r, 2) for r in ratios]}; attacker {reports}")
-    assert statistics.median(ratios) >= 0.8, (ratios, reports)
+    # The old code gave medians of 0.17-0.46 here; the budgeted one 0.72-1.0 on a loaded 2-core
+    # machine (0.93 quiet). The bound sits between, so machine noise does not fail it.
+    assert statistics.median(ratios) >= 0.6, (ratios, reports)
     for report in reports:
         assert report["codes"].keys() <= {"version_load_budget"}
 
