@@ -126,6 +126,12 @@ class ModelManager:
 
     # -- serving ------------------------------------------------------------------------------
 
+    def require_served(self) -> Servable:
+        """The served version, or NotReady (with the retry hint) while none is loaded yet."""
+        if self.served is None:
+            raise NotReady("the model is still loading", self.settings.retry_after_s)
+        return self.served
+
     async def get(self, model: str, ref: int | str | None = None) -> Servable:
         """The servable for a request: the served version, or a pinned version/alias.
 
@@ -136,9 +142,7 @@ class ModelManager:
                 f"model {model!r} is not served here; try {self.name!r}", "model_not_found"
             )
         if ref is None:
-            if self.served is None:
-                raise NotReady("the model is still loading", self.settings.retry_after_s)
-            return self.served
+            return self.require_served()
         version = ref if isinstance(ref, int) else await asyncio.to_thread(self._resolve, ref)
         if self.served is not None and version == self.served.version:
             return self.served
