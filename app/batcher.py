@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.errors import DeadlineExceeded, Overloaded
+from app.core_errors import DeadlineExceeded, Overloaded
 from app.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class _Item:
     future: asyncio.Future[np.ndarray]
     enqueued_at: float
     deadline: float
+    budget_s: float  # the request's whole time limit, named in DeadlineExceeded
 
 
 class Batcher:
@@ -79,12 +80,26 @@ class Batcher:
         )
         self._task.add_done_callback(self._log_worker_exit)
 
-    async def submit(self, images: Sequence[np.ndarray], timeout_s: float) -> list[np.ndarray]:
+    async def submit(
+        self, images: Sequence[np.ndarray], timeout_s: float, *, budget_s: float | None = None
+    ) -> list[np.ndarray]:
         """Queue each image as its own item; return one probability row per image, in order.
 
-        Raises Overloaded (queue full), DeadlineExceeded (not done within `timeout_s`),
-        BatcherClosed, or whatever the model raised for one of these images.
+        Raises Overloaded (queue full, or shutting down; counted in the refusal metric),
+        DeadlineExceeded (not done within `timeout_s`; its message names `budget_s`, the
+        request's whole time limit, default `timeout_s`), BatcherClosed, or whatever the model
+        raised for one of these images.
         """
+        try:
+            return await self._submit(images, timeout_s, budget_s or timeout_s)
+        except Overloaded:
+            if self._metrics is not None:
+                self._metrics.rejected_overloaded.inc()
+            raise
+
+    async def _submit(
+        self, images: Sequence[np.ndarray], timeout_s: float, budget_s: float
+    ) -> list[np.ndarray]:
         if self._closing:
             raise BatcherClosed(self.label)
         for pixels in images:
@@ -99,7 +114,7 @@ class Batcher:
                 )
         loop = asyncio.get_running_loop()
         now = time.monotonic()
-        items = [_Item(p, loop.create_future(), now, now + timeout_s) for p in images]
+        items = [_Item(p, loop.create_future(), now, now + timeout_s, budget_s) for p in images]
         was_empty = not self._pending
         self._pending.extend(items)
         self._gauge(len(items))
@@ -111,7 +126,7 @@ class Batcher:
                 return [await item.future for item in items]
         except TimeoutError:
             if scope.expired():
-                raise DeadlineExceeded(timeout_s) from None
+                raise DeadlineExceeded(budget_s) from None
             raise
         finally:
             # A timeout, a model error or the client going away: the rest are not run.
@@ -147,7 +162,7 @@ class Batcher:
                 if item.future.done():  # cancelled: the caller timed out or went away
                     continue
                 if now > item.deadline:
-                    item.future.set_exception(DeadlineExceeded(item.deadline - item.enqueued_at))
+                    item.future.set_exception(DeadlineExceeded(item.budget_s))
                     continue
                 live.append(item)
             if not live:

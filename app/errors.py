@@ -1,4 +1,8 @@
-"""API errors and handlers: every failure answers `{"error": {code, message, request_id}}`."""
+"""API errors and handlers: every failure answers `{"error": {code, message, request_id}}`.
+
+`ApiError` is for the edge's own refusals (upload parsing, auth, parameters); the serving
+core's `ServingError`s are mapped to statuses here, in `serving_status`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core_errors import (
+    DeadlineExceeded,
+    InputProblem,
+    InvalidInput,
+    ModelFailure,
+    NotFound,
+    NotReady,
+    Overloaded,
+    ServingError,
+)
 from app.routes.params import PATH_PARAMETER_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -28,8 +42,16 @@ _HTTP_CODES = {
 }
 
 
+_INPUT_STATUS = {
+    InputProblem.MALFORMED: 400,
+    InputProblem.TOO_LARGE: 413,
+    InputProblem.UNSUPPORTED: 415,
+    InputProblem.OUT_OF_RANGE: 422,
+}
+
+
 class ApiError(Exception):
-    """A failure with the HTTP status, machine-readable code and message the client gets."""
+    """An edge failure with the HTTP status, machine-readable code and message the client gets."""
 
     def __init__(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
@@ -39,20 +61,6 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
-
-
-class Overloaded(ApiError):
-    """The batch queue is full or the service is shutting down: retry shortly."""
-
-    def __init__(self, message: str, retry_after_s: int = 1) -> None:
-        super().__init__(503, "overloaded", message, {"Retry-After": str(retry_after_s)})
-
-
-class DeadlineExceeded(ApiError):
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__(
-            504, "deadline_exceeded", f"the request did not finish within {timeout_s:g} s"
-        )
 
 
 class ClientGone(Exception):
@@ -83,6 +91,27 @@ def error_response(
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+
+
+def serving_status(exc: ServingError) -> tuple[int, dict[str, str]]:
+    """The HTTP status and headers of a serving-core error (any protocol over HTTP may use it)."""
+    if isinstance(exc, NotFound):
+        return 404, {}
+    if isinstance(exc, NotReady | Overloaded):
+        return 503, {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, DeadlineExceeded):
+        return 504, {}
+    if isinstance(exc, InvalidInput):
+        return _INPUT_STATUS[exc.problem], {}
+    if not isinstance(exc, ModelFailure):
+        logger.error("serving error of unmapped type %s", type(exc).__name__)
+    return 500, {}
+
+
+async def _serving_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServingError)
+    status, headers = serving_status(exc)
+    return error_response(request, status, exc.code, exc.message, headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -120,12 +149,6 @@ def _invalid_path_parameter(request: Request, error: dict[str, Any]) -> JSONResp
 def install_error_handlers(app: FastAPI) -> None:
     """Make every 4xx the same JSON shape (FastAPI's default 422 body included)."""
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ServingError, _serving_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-
-
-def from_store_error(exc: Exception) -> ApiError:
-    """A model_store error as the client sees it: unknown names are 404, a broken store 500."""
-    code = getattr(exc, "code", "model_store_error")
-    status = 404 if code.endswith("_not_found") or code == "invalid_name" else 500
-    return ApiError(status, code, str(exc))

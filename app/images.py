@@ -19,15 +19,18 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.config import Settings
+from app.core_errors import DeadlineExceeded, InputProblem, InvalidInput
 from app.decode_budget import DecodeBudget
-from app.errors import ApiError, DeadlineExceeded
+from app.errors import ApiError
 from app.json_body import JsonBodyError, JsonLimits, parse_json_body
 from app.metrics import Metrics
 from model_store.decode_cost import check_decode_cost
 from model_store.preprocessing import (
     DeadlinePassed,
+    ExtremeAspectRatio,
     ImageError,
     ImageTooLarge,
+    UnsupportedImage,
     draft_side,
     open_image,
     preprocess_bytes,
@@ -42,6 +45,11 @@ INLINE_DECODE_MAX_BYTES = 16 * 1024
 # JSON bodies up to this size are parsed on the event loop (well under a millisecond).
 INLINE_JSON_MAX_BYTES = 64 * 1024
 _RAW_TYPES = ("image/", "application/octet-stream")
+_IMAGE_PROBLEMS: dict[type[ImageError], InputProblem] = {
+    ImageTooLarge: InputProblem.TOO_LARGE,
+    UnsupportedImage: InputProblem.UNSUPPORTED,
+    ExtremeAspectRatio: InputProblem.OUT_OF_RANGE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +114,10 @@ async def decode_all(
     here: that costs less than handing them to a thread and back, and keeps the decode threads
     from competing with the event loop for the GIL. Larger ones go to `executor` in parallel,
     each once its estimated decode memory fits `budget` (first come, first served); one whose
-    estimate alone exceeds the budget is refused from its header (413 `image_too_large`).
-    Past `deadline` (`time.monotonic()`; default: TAGGER_REQUEST_TIMEOUT_MS from now) this
-    raises `DeadlineExceeded` at once, and the decodes still running stop at their next stage.
+    estimate alone exceeds the budget is refused from its header (`image_too_large`).
+    A bad image raises `InvalidInput` (counted by its code in the rejection metric). Past
+    `deadline` (`time.monotonic()`; default: TAGGER_REQUEST_TIMEOUT_MS from now) this raises
+    `DeadlineExceeded` at once, and the decodes still running stop at their next stage.
     """
     if deadline is None:
         deadline = time.monotonic() + settings.request_timeout_s
@@ -170,10 +179,18 @@ async def decode_all(
             raise DeadlineExceeded(settings.request_timeout_s) from result
         if isinstance(result, ImageError):
             message = f"{upload.name}: {result}" if len(uploads) > 1 else str(result)
-            raise _reject(metrics, result.status, result.code, message) from result
+            metrics.images_rejected.labels(result.code).inc()
+            raise InvalidInput(message, result.code, _image_problem(result)) from result
         if isinstance(result, BaseException):
             raise result
     return [r for r in results if isinstance(r, np.ndarray)]
+
+
+def _image_problem(error: ImageError) -> InputProblem:
+    for kind, problem in _IMAGE_PROBLEMS.items():
+        if isinstance(error, kind):
+            return problem
+    return InputProblem.MALFORMED
 
 
 async def _all_done(

@@ -19,7 +19,7 @@ import numpy as np
 
 from app.batcher import Batcher
 from app.config import Settings
-from app.errors import ApiError, from_store_error
+from app.core_errors import ModelFailure, NotFound, NotReady, Overloaded, from_store_error
 from app.metrics import Metrics
 from app.pinned_loads import LoadRefused, PinnedLoadBudget
 from app.runtime import (
@@ -126,17 +126,23 @@ class ModelManager:
 
     # -- serving ------------------------------------------------------------------------------
 
+    def require_served(self) -> Servable:
+        """The served version, or NotReady (with the retry hint) while none is loaded yet."""
+        if self.served is None:
+            raise NotReady("the model is still loading", self.settings.retry_after_s)
+        return self.served
+
     async def get(self, model: str, ref: int | str | None = None) -> Servable:
-        """The servable for a request: the served version, or a pinned version/alias (404s)."""
+        """The servable for a request: the served version, or a pinned version/alias.
+
+        Raises NotFound, NotReady, Overloaded (the pinned-load budget) or ModelFailure.
+        """
         if model != self.name:
-            raise ApiError(
-                404, "model_not_found", f"model {model!r} is not served here; try {self.name!r}"
+            raise NotFound(
+                f"model {model!r} is not served here; try {self.name!r}", "model_not_found"
             )
         if ref is None:
-            if self.served is None:
-                retry = {"Retry-After": str(self.settings.retry_after_s)}
-                raise ApiError(503, "not_ready", "the model is still loading", retry)
-            return self.served
+            return self.require_served()
         version = ref if isinstance(ref, int) else await asyncio.to_thread(self._resolve, ref)
         if self.served is not None and version == self.served.version:
             return self.served
@@ -177,19 +183,18 @@ class ModelManager:
             return servable
 
     def _admit_pinned_load(self, version: int) -> None:
-        """Reserve a pinned load (unloading an idle version first), or answer 503 at once."""
+        """Reserve a pinned load (unloading an idle version first), or refuse it at once."""
         last_used = {v: servable.last_used for v, servable in self._pinned.items()}
         try:
             victim = self._budget.admit(version, last_used)
         except LoadRefused as exc:
             self.metrics.pinned_loads_refused.labels(self.name).inc()
-            retry = str(max(1, math.ceil(exc.retry_after_s)))
-            raise ApiError(
-                503,
-                "version_load_budget",
+            retry = max(1, math.ceil(exc.retry_after_s))
+            raise Overloaded(
                 f"{self.name} v{version} is not loaded and cannot load now: {exc.reason}; "
                 f"retry in {retry} s",
-                {"Retry-After": retry},
+                retry,
+                "version_load_budget",
             ) from None
         if victim is not None:
             logger.info("unloading pinned %s v%d (idle longest)", self.name, victim)
@@ -385,9 +390,9 @@ async def _drain_and_release(servable: Servable, timeout_s: float) -> None:
     freeze_heap()
 
 
-def _unloadable(name: str, version: int) -> ApiError:
-    return ApiError(
-        500, "model_load_failed", f"{name} v{version} could not be loaded; see the server log"
+def _unloadable(name: str, version: int) -> ModelFailure:
+    return ModelFailure(
+        f"{name} v{version} could not be loaded; see the server log", "model_load_failed"
     )
 
 

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.batcher import BatcherClosed
-from app.errors import ApiError, ClientGone, DeadlineExceeded, Overloaded
+from app.core_errors import DeadlineExceeded
+from app.errors import ApiError, ClientGone
 from app.images import decode_all, read_uploads
 from app.model_manager import ModelManager, Servable
 from app.openapi import MAX_ITEMS_SETTING, MAXIMUM_IS_LABEL_COUNT
@@ -111,7 +112,8 @@ async def _classify(request: Request, model: str, ref: int | str | None, top_k: 
     state = request.app.state
     settings, metrics = state.settings, state.metrics
     manager: ModelManager = state.manager
-    deadline = time.monotonic() + settings.request_timeout_s
+    timeout_s = settings.request_timeout_s
+    deadline = time.monotonic() + timeout_s
     servable = await manager.get(model, ref)
     labels = servable.model.labels
     if not 1 <= top_k <= len(labels):
@@ -137,15 +139,11 @@ async def _classify(request: Request, model: str, ref: int | str | None, top_k: 
             )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise DeadlineExceeded(settings.request_timeout_s)
+            raise DeadlineExceeded(timeout_s)
+        work = servable.batcher.submit(pixels, remaining, budget_s=timeout_s)
         try:
-            rows = await _unless_disconnected(request, servable.batcher.submit(pixels, remaining))
+            rows = await _unless_disconnected(request, work)
             break
-        except DeadlineExceeded:
-            raise DeadlineExceeded(settings.request_timeout_s) from None
-        except Overloaded:
-            metrics.rejected_overloaded.inc()
-            raise
         except BatcherClosed:  # the version was swapped out between lookup and submit
             if attempt == _SWAP_RETRIES - 1:
                 raise

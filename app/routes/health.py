@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
-from app.errors import error_body, request_id_of
+from app.model_manager import ModelManager
 from app.schemas import Health, Readiness, error_responses
 
 router = APIRouter(tags=["operations"], responses=error_responses(431))
@@ -22,17 +21,10 @@ async def healthz() -> Health:
     response_model=Readiness,
     responses=error_responses(503),
 )
-async def readyz(request: Request) -> Readiness | JSONResponse:
+async def readyz(request: Request) -> Readiness:
     """200 once a version is loaded and warmed (a fallback counts, and says so); 503 until."""
-    manager = request.app.state.manager
-    served = manager.served
-    if served is None:
-        request.state.error_code = "not_ready"
-        return JSONResponse(
-            error_body("not_ready", "the model is still loading", request_id_of(request)),
-            status_code=503,
-            headers={"Retry-After": str(request.app.state.settings.retry_after_s)},
-        )
+    manager: ModelManager = request.app.state.manager
+    served = manager.require_served()
     fallback = manager.fallback
     return Readiness(
         status="ready",

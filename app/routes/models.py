@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Depends, Request
 
-from app.errors import from_store_error
+from app.core_errors import from_store_error
 from app.model_manager import ModelManager
 from app.routes.params import ModelName, VersionNumber, reject_encoded_slash
 from app.schemas import ModelList, ModelSummary, VersionDetail, error_responses

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.batcher import Batcher, BatcherClosed
-from app.errors import DeadlineExceeded, Overloaded
+from app.core_errors import DeadlineExceeded, Overloaded
 from app.metrics import Metrics
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -108,8 +108,8 @@ async def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
     await wait_until(lambda: batcher.depth == 3)
     with pytest.raises(Overloaded) as refused:
         await batcher.submit([image(9)], 10)
-    assert refused.value.status == 503
-    assert refused.value.headers["Retry-After"] == "2"
+    assert refused.value.code == "overloaded"
+    assert refused.value.retry_after_s == 2
     model.gate.set()
     assert len(await asyncio.gather(*queued)) == 3  # nothing queued was lost
     await blocker
