@@ -13,6 +13,7 @@ import numpy as np
 
 from model_store.errors import CorruptVersion
 from model_store.schema import ModelMetadata
+from model_store.signature import INPUT_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class LoadedModel:
         """uint8 `[n, H, W, C]` -> float32 probabilities `[n, len(labels)]`."""
         import tensorflow as tf
 
-        outputs = self._function(pixels=tf.constant(pixels, dtype=tf.uint8))
+        outputs = self._function(**{INPUT_NAME: tf.constant(pixels, dtype=tf.uint8)})
         return np.asarray(outputs[self.metadata.output].numpy(), dtype=np.float32)
 
     def check_output(self, batch_size: int, probabilities: np.ndarray) -> None:

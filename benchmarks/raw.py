@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from model_store import ModelMetadata
 from model_store.preprocessing import preprocess_bytes
+from model_store.signature import INPUT_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def load_signature(
     function = loaded.signatures[signature]
 
     def predict(pixels: np.ndarray) -> np.ndarray:
-        return function(pixels=tf.constant(pixels, dtype=tf.uint8))[output].numpy()
+        return function(**{INPUT_NAME: tf.constant(pixels, dtype=tf.uint8)})[output].numpy()
 
     predict.keepalive = loaded  # type: ignore[attr-defined]  # the functions need the object
     return predict

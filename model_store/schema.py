@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from model_store.signature import OUTPUT_NAME, SIGNATURE_NAME
+
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 METADATA_FILE = "metadata.json"
 EVALUATION_DIR = "evaluation"
@@ -103,8 +105,8 @@ class ModelMetadata(_Strict):
     labels: list[str] = Field(min_length=2)
     input: InputSpec
     preprocessing: PreprocessingSpec
-    signature: str = "serving_default"
-    output: str = "probabilities"
+    signature: str = SIGNATURE_NAME
+    output: str = OUTPUT_NAME
     metrics: Metrics
     training: TrainingInfo
     dataset: DatasetInfo

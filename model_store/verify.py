@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from model_store.checksums import is_safe_relative, servable_files, sha256_file
 from model_store.schema import METADATA_FILE, ModelMetadata
+from model_store.signature import INPUT_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def check_load(version_dir: Path, metadata: ModelMetadata) -> list[str]:
     spec = metadata.input
     pixels = tf.zeros([2, spec.height, spec.width, spec.channels], dtype=tf.uint8)
     try:
-        outputs = loaded.signatures[metadata.signature](pixels=pixels)
+        outputs = loaded.signatures[metadata.signature](**{INPUT_NAME: pixels})
     except Exception as exc:
         return [
             f"signature {metadata.signature!r} fails on uint8 pixels "

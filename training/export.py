@@ -1,7 +1,7 @@
 """Export a trained model as a SavedModel with one calibrated serving signature.
 
-`serving_default(pixels: uint8 [None, H, W, C]) -> {"probabilities": softmax(logits / T)}`,
-the contract in DESIGN.md: the graph holds the normalisation and the temperature.
+The signature keeps the contract in `model_store.signature` (uint8 pixels -> softmax(logits / T)):
+the graph holds the normalisation and the temperature.
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from model_store.schema import InputSpec
-from training.model import INPUT_NAME
-
-SIGNATURE = "serving_default"
-OUTPUT = "probabilities"
+from model_store.signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
 
 
 class CalibratedClassifier(tf.Module):
@@ -38,7 +35,7 @@ class CalibratedClassifier(tf.Module):
 
     def _serve(self, pixels: tf.Tensor) -> dict[str, tf.Tensor]:
         logits = tf.cast(self.model(pixels, training=False), tf.float32)
-        return {OUTPUT: tf.nn.softmax(logits / self.temperature, axis=-1)}
+        return {OUTPUT_NAME: tf.nn.softmax(logits / self.temperature, axis=-1)}
 
 
 def export_saved_model(
@@ -46,13 +43,13 @@ def export_saved_model(
 ) -> None:
     """Write the SavedModel files (saved_model.pb, variables/) into `directory`."""
     module = CalibratedClassifier(model, temperature, input)
-    tf.saved_model.save(module, str(directory), signatures={SIGNATURE: module.serve})
+    tf.saved_model.save(module, str(directory), signatures={SIGNATURE_NAME: module.serve})
 
 
 def load_signature(directory: Path) -> tf.types.experimental.ConcreteFunction:
     """The serving signature of a SavedModel on disk, loaded the way the app loads it."""
     loaded = tf.saved_model.load(str(directory))
-    signature = loaded.signatures[SIGNATURE]
+    signature = loaded.signatures[SIGNATURE_NAME]
     signature._loaded_module = loaded  # keep the variables alive as long as the function
     return signature
 
@@ -61,11 +58,11 @@ def run_signature(
     signature: tf.types.experimental.ConcreteFunction, images: np.ndarray, batch_size: int = 500
 ) -> np.ndarray:
     """Probabilities float32 `[N, classes]` from a serving signature, in batches."""
+    batches = (images[start : start + batch_size] for start in range(0, len(images), batch_size))
     outputs = [
-        signature(**{INPUT_NAME: tf.constant(images[start : start + batch_size])})[OUTPUT].numpy()
-        for start in range(0, len(images), batch_size)
+        signature(**{INPUT_NAME: tf.constant(batch)})[OUTPUT_NAME].numpy() for batch in batches
     ]
     if not outputs:
-        num_classes = signature.structured_outputs[OUTPUT].shape[-1]
+        num_classes = signature.structured_outputs[OUTPUT_NAME].shape[-1]
         return np.zeros((0, num_classes), dtype=np.float32)
     return np.concatenate(outputs).astype(np.float32)

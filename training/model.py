@@ -13,9 +13,9 @@ import keras
 from keras import layers
 
 from model_store.schema import InputSpec
+from model_store.signature import INPUT_NAME
 from training.config import ModelConfig
 
-INPUT_NAME = "pixels"
 LOGITS_NAME = "logits"
 
 

@@ -21,6 +21,7 @@ from model_store import (
     TestMetrics,
     TrainingInfo,
 )
+from model_store.signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LABELS = ["shirt", "trouser", "sneaker"]
@@ -75,7 +76,7 @@ def publish_fake(store: ModelStore, name: str = "fashion", **kwargs: object) -> 
 
 
 def build_tiny_savedmodel(directory: Path, classes: int = 3) -> Path:
-    """A real SavedModel with the serving contract: uint8 `pixels` -> {"probabilities"}."""
+    """A real SavedModel with the serving contract of `model_store.signature`."""
     import tensorflow as tf
 
     class Tiny(tf.Module):
@@ -83,13 +84,13 @@ def build_tiny_savedmodel(directory: Path, classes: int = 3) -> Path:
             super().__init__()
             self.dense = tf.Variable(tf.random.stateless_normal([784, classes], seed=[1, 2]) * 0.01)
 
-        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.uint8, name="pixels")])
+        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.uint8, name=INPUT_NAME)])
         def serve(self, pixels: tf.Tensor) -> dict[str, tf.Tensor]:
             flat = tf.reshape(tf.cast(pixels, tf.float32) / 255.0, [-1, 784])
-            return {"probabilities": tf.nn.softmax(flat @ self.dense)}
+            return {OUTPUT_NAME: tf.nn.softmax(flat @ self.dense)}
 
     module = Tiny()
-    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, str(directory), signatures={SIGNATURE_NAME: module.serve})
     return directory
 
 

@@ -24,6 +24,7 @@ from model_store.preprocessing import (
     preprocess_bytes,
 )
 from model_store.schema import InputSpec, PreprocessingSpec
+from model_store.signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
 from training.config import default_fashion_dir
 
 SHAPE = InputSpec(height=28, width=28, channels=1)
@@ -89,7 +90,7 @@ def test_the_model_tags_product_photos_like_the_originals(fashion_test_images, t
     served = tf.saved_model.load(
         str(trained_store.store.version_dir("fashion", trained_store.version))
     )
-    predict = served.signatures["serving_default"]
+    predict = served.signatures[SIGNATURE_NAME]
     garments = fashion_test_images[:100]
     photos = np.stack(
         [
@@ -97,8 +98,8 @@ def test_the_model_tags_product_photos_like_the_originals(fashion_test_images, t
             for g in garments
         ]
     )
-    original = predict(pixels=tf.constant(garments[..., None]))["probabilities"].numpy()
-    from_photo = predict(pixels=tf.constant(photos))["probabilities"].numpy()
+    original = predict(**{INPUT_NAME: tf.constant(garments[..., None])})[OUTPUT_NAME].numpy()
+    from_photo = predict(**{INPUT_NAME: tf.constant(photos)})[OUTPUT_NAME].numpy()
     agreement = (original.argmax(1) == from_photo.argmax(1)).mean()
     assert agreement >= 0.8, f"labels agree on only {agreement:.0%} of product photos"
 

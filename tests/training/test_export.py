@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from model_store.schema import InputSpec
+from model_store.signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
 from training.export import export_saved_model, load_signature, run_signature
 from training.model import make_model, served_model
 from training.profiles import get_profile
@@ -26,9 +27,9 @@ def test_reloaded_signature_matches_in_memory_model(model, tmp_path: Path) -> No
     export_saved_model(model, tmp_path, temperature, SHAPE)
     assert (tmp_path / "saved_model.pb").is_file() and (tmp_path / "variables").is_dir()
     loaded = tf.saved_model.load(str(tmp_path))
-    signature = loaded.signatures["serving_default"]
+    signature = loaded.signatures[SIGNATURE_NAME]
     batch = np.random.default_rng(1).integers(0, 256, (9, 28, 28, 1), dtype=np.uint8)
-    served = signature(pixels=tf.constant(batch))["probabilities"].numpy()
+    served = signature(**{INPUT_NAME: tf.constant(batch)})[OUTPUT_NAME].numpy()
     expected = tf.nn.softmax(model(batch, training=False) / temperature).numpy()
     np.testing.assert_allclose(served, expected, atol=1e-6)
     assert served.dtype == np.float32
@@ -38,7 +39,7 @@ def test_reloaded_signature_matches_in_memory_model(model, tmp_path: Path) -> No
 def test_signature_takes_uint8_pixels_of_any_batch_size(model, tmp_path: Path) -> None:
     export_saved_model(model, tmp_path, 1.0, SHAPE)
     signature = load_signature(tmp_path)
-    spec = signature.structured_input_signature[1]["pixels"]
+    spec = signature.structured_input_signature[1][INPUT_NAME]
     assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, 28, 28, 1]
     batch = np.zeros((1201, 28, 28, 1), dtype=np.uint8)
     assert run_signature(signature, batch).shape == (1201, 10)
