@@ -30,6 +30,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.deps import metrics_of, settings_of
 from app.errors import error_body
 
 
@@ -130,7 +131,7 @@ class AdmissionMiddleware:
         self, scope: Scope, receive: Receive, send: Send, reservation: _Reservation
     ) -> bytes | None:
         """The body, charged to `reservation`; None once it was refused (413 or 503)."""
-        limit = scope["app"].state.settings.max_upload_bytes
+        limit = settings_of(scope["app"]).max_upload_bytes
         declared = _declared_length(scope)
         try:
             if declared is not None and declared > limit:
@@ -152,7 +153,7 @@ class AdmissionMiddleware:
     async def _refuse_too_large(
         self, scope: Scope, send: Send, limit: int, declared: int | None
     ) -> None:
-        scope["app"].state.metrics.images_rejected.labels("upload_too_large").inc()
+        metrics_of(scope["app"]).images_rejected.labels("upload_too_large").inc()
         message = f"the upload exceeds the limit of {limit} bytes"
         if declared is not None and declared > limit:
             message = f"the upload is {declared} bytes; the limit is {limit} bytes"

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from app.deps import SettingsDep
 from app.errors import ApiError
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -15,16 +16,17 @@ _bearer = HTTPBearer(auto_error=False)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
+    settings: SettingsDep,
     api_key: Annotated[str | None, Security(_api_key_header)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
 ) -> None:
     """Refuse (401) unless the request presents the configured key; exempt paths always pass.
 
     Every credential presented must be right: a request sending a good bearer token and a
-    wrong (or empty) X-API-Key is refused, not served on whichever header is read first."""
-    settings = request.app.state.settings
+    wrong (or empty) X-API-Key is refused, not served on whichever header is read first.
+    Async so that FastAPI runs it on the event loop, not on its thread pool per request."""
     if settings.api_key is None or request.url.path in settings.auth_exempt_paths:
         return
     # Each credential header sent counts, even empty or of another scheme (then it is wrong).

@@ -56,14 +56,14 @@ def create_app(
     metrics = Metrics(registry)
     manager = ModelManager(settings, store, metrics, predict_hook)
 
+    # Images are decoded on their own pool so they never queue behind other blocking work. Made
+    # here (its threads start with the first image), so the routes' dependencies always resolve,
+    # even in process without a lifespan; shut down when the lifespan ends.
+    executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+    decode_budget = DecodeBudget(settings.max_decode_bytes, metrics.decode_bytes_in_use.set)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Images are decoded on their own pool so they never queue behind other blocking work.
-        executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
-        app.state.decode_executor = executor
-        app.state.decode_budget = DecodeBudget(
-            settings.max_decode_bytes, metrics.decode_bytes_in_use.set
-        )
         manager.start()  # loads and warms in the background; /readyz turns 200 when done
         logger.info("serving %s from %s", settings.model_name, settings.model_store)
         try:
@@ -88,6 +88,8 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.manager = manager
+    app.state.decode_executor = executor
+    app.state.decode_budget = decode_budget
     admission = Admission(
         settings.in_flight_limit,
         settings.buffered_body_limit_bytes,

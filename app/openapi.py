@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.config import Settings
+from app.deps import manager_of
 from app.schemas import error_responses
 
 # Placed on an array schema in a route's `openapi_extra`: replaced by `maxItems: <setting>`.
@@ -29,7 +30,7 @@ def settings_openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str,
 
     def openapi() -> dict[str, Any]:
         base = generate()
-        served = app.state.manager.served
+        served = manager_of(app).served
         labels = len(served.model.labels) if served is not None else None
         key = (id(base), labels)
         if key not in cache:

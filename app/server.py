@@ -45,6 +45,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from app.config import Settings
+from app.deps import metrics_of
 from app.errors import error_body
 from app.logging import HTTP_REFUSAL_STATE_KEY, REQUEST_ID_HEADER, new_request_id
 
@@ -375,7 +376,7 @@ def build_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.
         "host": settings.host,
         "port": settings.port,
         "loop": "auto",
-        "http": protocol_class(settings, app.state.metrics.http_refusals),
+        "http": protocol_class(settings, metrics_of(app).http_refusals),
         "log_config": None,
         "access_log": False,
         "timeout_graceful_shutdown": settings.shutdown_timeout_s or None,

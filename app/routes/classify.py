@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import numpy as np
@@ -12,9 +14,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.batcher import BatcherClosed
+from app.config import Settings
 from app.core_errors import DeadlineExceeded
+from app.decode_budget import DecodeBudget
+from app.deps import DecodeBudgetDep, DecodeExecutorDep, ManagerDep, MetricsDep, SettingsDep
 from app.errors import ApiError, ClientGone
 from app.images import decode_all, read_uploads
+from app.metrics import Metrics
 from app.model_manager import ModelManager, Servable
 from app.openapi import MAX_ITEMS_SETTING, MAXIMUM_IS_LABEL_COUNT
 from app.routes.params import AliasName, ModelName, VersionNumber, reject_encoded_slash
@@ -38,6 +44,30 @@ TopK = Annotated[
     ),
 ]
 _SWAP_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """What a classification needs from the service."""
+
+    settings: Settings
+    metrics: Metrics
+    manager: ModelManager
+    decode_executor: ThreadPoolExecutor
+    decode_budget: DecodeBudget
+
+
+async def _serving(
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    manager: ManagerDep,
+    decode_executor: DecodeExecutorDep,
+    decode_budget: DecodeBudgetDep,
+) -> _Serving:
+    return _Serving(settings, metrics, manager, decode_executor, decode_budget)
+
+
+_ServingDep = Annotated[_Serving, Depends(_serving)]
 
 _REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
@@ -86,32 +116,38 @@ _ROUTE = {"response_model": ClassifyResponse, "openapi_extra": _REQUEST_BODY}
 
 
 @router.post("/classify", **_ROUTE)
-async def classify(request: Request, model: ModelName, top_k: TopK = 5) -> Response:
+async def classify(
+    request: Request, model: ModelName, serving: _ServingDep, top_k: TopK = 5
+) -> Response:
     """Classify with the served version (the configured alias, or the latest)."""
-    return await _classify(request, model, None, top_k)
+    return await _classify(request, serving, model, None, top_k)
 
 
 @router.post("/versions/{version}/classify", **_ROUTE)
 async def classify_version(
-    request: Request, model: ModelName, version: VersionNumber, top_k: TopK = 5
+    request: Request,
+    model: ModelName,
+    version: VersionNumber,
+    serving: _ServingDep,
+    top_k: TopK = 5,
 ) -> Response:
     """Classify with one pinned version."""
-    return await _classify(request, model, int(version), top_k)
+    return await _classify(request, serving, model, int(version), top_k)
 
 
 @router.post("/labels/{alias}/classify", **_ROUTE)
 async def classify_alias(
-    request: Request, model: ModelName, alias: AliasName, top_k: TopK = 5
+    request: Request, model: ModelName, alias: AliasName, serving: _ServingDep, top_k: TopK = 5
 ) -> Response:
     """Classify with the version an alias (e.g. `stable`, `canary`) points at now."""
-    return await _classify(request, model, alias, top_k)
+    return await _classify(request, serving, model, alias, top_k)
 
 
-async def _classify(request: Request, model: str, ref: int | str | None, top_k: int) -> Response:
+async def _classify(
+    request: Request, serving: _Serving, model: str, ref: int | str | None, top_k: int
+) -> Response:
     # Requests past TAGGER_MAX_IN_FLIGHT_REQUESTS never get here (app.admission refuses them).
-    state = request.app.state
-    settings, metrics = state.settings, state.metrics
-    manager: ModelManager = state.manager
+    settings, metrics, manager = serving.settings, serving.metrics, serving.manager
     timeout_s = settings.request_timeout_s
     deadline = time.monotonic() + timeout_s
     servable = await manager.get(model, ref)
@@ -133,8 +169,8 @@ async def _classify(request: Request, model: str, ref: int | str | None, top_k: 
                 metadata,
                 settings,
                 metrics,
-                state.decode_executor,
-                state.decode_budget,
+                serving.decode_executor,
+                serving.decode_budget,
                 deadline,  # the request's own clock, started when it arrived
             )
         remaining = deadline - time.monotonic()
@@ -148,17 +184,16 @@ async def _classify(request: Request, model: str, ref: int | str | None, top_k: 
             if attempt == _SWAP_RETRIES - 1:
                 raise
             servable = await manager.get(model, ref)
-    return _response(request, servable, rows, top_k)
+    return _response(request, metrics, servable, rows, top_k)
 
 
 def _response(
-    request: Request, servable: Servable, rows: list[np.ndarray], top_k: int
+    request: Request, metrics: Metrics, servable: Servable, rows: list[np.ndarray], top_k: int
 ) -> JSONResponse:
     """The `ClassifyResponse` body, built as plain JSON (the model's schema is for /docs)."""
     name, labels = servable.model.name, servable.model.labels
     probabilities = np.stack(rows)
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
-    metrics = request.app.state.metrics
     results = []
     for best, row in zip(order.tolist(), probabilities.tolist(), strict=True):
         metrics.count_prediction(name, labels[best[0]])

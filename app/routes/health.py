@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from app.model_manager import ModelManager
+from app.deps import ManagerDep, MetricsDep
 from app.schemas import Health, Readiness, error_responses
 
 router = APIRouter(tags=["operations"], responses=error_responses(431))
@@ -21,9 +21,8 @@ async def healthz() -> Health:
     response_model=Readiness,
     responses=error_responses(503),
 )
-async def readyz(request: Request) -> Readiness:
+async def readyz(manager: ManagerDep) -> Readiness:
     """200 once a version is loaded and warmed (a fallback counts, and says so); 503 until."""
-    manager: ModelManager = request.app.state.manager
     served = manager.require_served()
     fallback = manager.fallback
     return Readiness(
@@ -41,7 +40,6 @@ async def readyz(request: Request) -> Readiness:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(registry: MetricsDep) -> Response:
     """Prometheus text format. Reads the collectors only: it never waits on the model."""
-    registry = request.app.state.metrics
     return Response(registry.render(), media_type=registry.content_type)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from app.core_errors import from_store_error
+from app.deps import ManagerDep
 from app.model_manager import ModelManager
 from app.routes.params import ModelName, VersionNumber, reject_encoded_slash
 from app.schemas import ModelList, ModelSummary, VersionDetail, error_responses
@@ -53,9 +54,8 @@ def _detail(manager: ModelManager, name: str, version: int) -> VersionDetail:
 
 
 @router.get("", response_model=ModelList)
-async def list_models(request: Request) -> ModelList:
+async def list_models(manager: ManagerDep) -> ModelList:
     """Every model in the store, with versions, aliases and what is served."""
-    manager: ModelManager = request.app.state.manager
 
     def collect() -> ModelList:
         return ModelList(models=[_summary(manager, name) for name in manager.store.models()])
@@ -67,9 +67,8 @@ async def list_models(request: Request) -> ModelList:
 
 
 @router.get("/{model}", response_model=ModelSummary, responses=error_responses(404))
-async def get_model(request: Request, model: ModelName) -> ModelSummary:
+async def get_model(model: ModelName, manager: ManagerDep) -> ModelSummary:
     """One model's versions and aliases."""
-    manager: ModelManager = request.app.state.manager
     try:
         return await asyncio.to_thread(_summary, manager, model)
     except ModelStoreError as exc:
@@ -79,9 +78,10 @@ async def get_model(request: Request, model: ModelName) -> ModelSummary:
 @router.get(
     "/{model}/versions/{version}", response_model=VersionDetail, responses=error_responses(404)
 )
-async def get_version(request: Request, model: ModelName, version: VersionNumber) -> VersionDetail:
+async def get_version(
+    model: ModelName, version: VersionNumber, manager: ManagerDep
+) -> VersionDetail:
     """One version's labels, input, preprocessing, test metrics and training summary."""
-    manager: ModelManager = request.app.state.manager
     try:
         return await asyncio.to_thread(_detail, manager, model, int(version))
     except ModelStoreError as exc:

@@ -1,0 +1,66 @@
+"""Typed dependencies: what a route needs from the service, named by type (`ManagerDep`, ...).
+
+`create_app` keeps each shared object on `app.state`; this module is the one place that reads
+it back, typed. Routes declare `manager: ManagerDep` instead of reading `request.app.state`.
+Every provider is `async def`, so FastAPI calls it on the event loop (a plain `def` would run
+on its thread pool, one thread hop per request), and takes only the `Request`, so it adds no
+parameter to the OpenAPI schema. Middleware, outside FastAPI's injection, uses the `*_of`
+accessors on the ASGI app instead.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.applications import Starlette
+
+from app.config import Settings
+from app.decode_budget import DecodeBudget
+from app.metrics import Metrics
+from app.model_manager import ModelManager
+
+
+def settings_of(app: Starlette) -> Settings:
+    """The settings `app` (made by `create_app`) was built with."""
+    return app.state.settings
+
+
+def metrics_of(app: Starlette) -> Metrics:
+    """The metrics `app` (made by `create_app`) reports to."""
+    return app.state.metrics
+
+
+def manager_of(app: Starlette) -> ModelManager:
+    """The model manager `app` (made by `create_app`) serves from."""
+    return app.state.manager
+
+
+async def get_app_settings(request: Request) -> Settings:
+    return settings_of(request.app)
+
+
+async def get_app_metrics(request: Request) -> Metrics:
+    return metrics_of(request.app)
+
+
+async def get_model_manager(request: Request) -> ModelManager:
+    return manager_of(request.app)
+
+
+async def get_decode_executor(request: Request) -> ThreadPoolExecutor:
+    """The pool that decodes images."""
+    return request.app.state.decode_executor
+
+
+async def get_decode_budget(request: Request) -> DecodeBudget:
+    """The bound on bytes of decoded pixels in flight."""
+    return request.app.state.decode_budget
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_app_metrics)]
+ManagerDep = Annotated[ModelManager, Depends(get_model_manager)]
+DecodeExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_decode_executor)]
+DecodeBudgetDep = Annotated[DecodeBudget, Depends(get_decode_budget)]
