@@ -37,6 +37,16 @@ def manager_of(app: Starlette) -> ModelManager:
     return app.state.manager
 
 
+def decode_executor_of(app: Starlette) -> ThreadPoolExecutor:
+    """The pool that decodes images."""
+    return app.state.decode_executor
+
+
+def decode_budget_of(app: Starlette) -> DecodeBudget:
+    """The bound on bytes of decoded pixels in flight."""
+    return app.state.decode_budget
+
+
 async def get_app_settings(request: Request) -> Settings:
     return settings_of(request.app)
 
@@ -50,13 +60,11 @@ async def get_model_manager(request: Request) -> ModelManager:
 
 
 async def get_decode_executor(request: Request) -> ThreadPoolExecutor:
-    """The pool that decodes images."""
-    return request.app.state.decode_executor
+    return decode_executor_of(request.app)
 
 
 async def get_decode_budget(request: Request) -> DecodeBudget:
-    """The bound on bytes of decoded pixels in flight."""
-    return request.app.state.decode_budget
+    return decode_budget_of(request.app)
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

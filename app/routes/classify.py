@@ -17,7 +17,7 @@ from app.batcher import BatcherClosed
 from app.config import Settings
 from app.core_errors import DeadlineExceeded
 from app.decode_budget import DecodeBudget
-from app.deps import DecodeBudgetDep, DecodeExecutorDep, ManagerDep, MetricsDep, SettingsDep
+from app.deps import decode_budget_of, decode_executor_of, manager_of, metrics_of, settings_of
 from app.errors import ApiError, ClientGone
 from app.images import decode_all, read_uploads
 from app.metrics import Metrics
@@ -57,14 +57,21 @@ class _Serving:
     decode_budget: DecodeBudget
 
 
-async def _serving(
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    manager: ManagerDep,
-    decode_executor: DecodeExecutorDep,
-    decode_budget: DecodeBudgetDep,
-) -> _Serving:
-    return _Serving(settings, metrics, manager, decode_executor, decode_budget)
+async def _serving(request: Request) -> _Serving:
+    """One dependency for the classify routes, built once per app: FastAPI solves every
+    sub-dependency on every request, and this is the hot path."""
+    state = request.app.state
+    serving: _Serving | None = getattr(state, "classify_serving", None)
+    if serving is None:
+        app = request.app
+        serving = state.classify_serving = _Serving(
+            settings_of(app),
+            metrics_of(app),
+            manager_of(app),
+            decode_executor_of(app),
+            decode_budget_of(app),
+        )
+    return serving
 
 
 _ServingDep = Annotated[_Serving, Depends(_serving)]
