@@ -20,7 +20,8 @@ import httpx
 import numpy as np
 import pytest
 from app_helpers import Evaluated, Server, encode, make_settings, run_server
-from hostile_cases import (
+from hostile_cases import all_cases
+from hostile_common import (
     API_KEY,
     CLASSIFY,
     MAX_IMAGES,
@@ -29,7 +30,6 @@ from hostile_cases import (
     VERSION,
     Case,
     Expect,
-    all_cases,
 )
 from hostile_http import Answer, exchange
 
