@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from model_store.preprocessing import TILE_PIXELS, ImageTooLarge
+from model_store.image_decoding import ImageTooLarge
+from model_store.letterbox import TILE_PIXELS
 
 MIB = 1 << 20
 

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from model_store.colour_modes import to_mode
+from model_store.letterbox import TRIM_TOLERANCE
 from model_store.preprocessing import (
-    TRIM_TOLERANCE,
     CorruptImage,
     DeadlinePassed,
     EmptyImage,
     ExtremeAspectRatio,
     ImageTooLarge,
     UnsupportedImage,
-    _to_mode,
     fashion_mnist_spec,
     preprocess_bytes,
 )
@@ -181,7 +181,7 @@ def test_rgb_spec_with_stretch_fills_the_whole_input() -> None:
 def full_resolution(data: bytes, spec: PreprocessingSpec, shape: InputSpec) -> np.ndarray:
     """The letterbox as it was first written: every step on a canvas at source resolution."""
     image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
-    pixels = np.asarray(_to_mode(image, spec.color_mode, spec.alpha_background), np.uint8)
+    pixels = np.asarray(to_mode(image, spec.color_mode, spec.alpha_background), np.uint8)
     pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
     ring = [pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]
     border = np.concatenate([r.reshape(-1, pixels.shape[2]) for r in ring])
