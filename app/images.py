@@ -8,7 +8,7 @@ import base64
 import binascii
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -66,18 +66,18 @@ def _reject(metrics: Metrics, status: int, code: str, message: str) -> ApiError:
 
 
 async def read_uploads(request: Request, settings: Settings, metrics: Metrics) -> list[Upload]:
-    """The request's images: multipart field `file` (repeated), JSON `instances`, or a raw body."""
-    limit = settings.max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _reject(metrics, 413, "upload_too_large", _too_large_message(int(declared), limit))
+    """The request's images: multipart field `file` (repeated), JSON `instances`, or a raw body.
+
+    The body arrives already bounded by `TAGGER_MAX_UPLOAD_BYTES` (app.admission reads it before
+    the request takes a slot), so it is not measured again here.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         uploads = await _read_multipart(request, settings, metrics)
     elif content_type == "application/json" or content_type.endswith("+json"):
-        uploads = await _parse_json(await _read_body(request, limit, metrics), settings, metrics)
+        uploads = await _parse_json(await request.body(), settings, metrics)
     elif content_type.startswith(_RAW_TYPES):
-        uploads = [Upload(await _read_body(request, limit, metrics), "body")]
+        uploads = [Upload(await request.body(), "body")]
     else:
         raise _reject(
             metrics,
@@ -213,30 +213,10 @@ def _on_loop(loop: asyncio.AbstractEventLoop, release: Callable[[int], None], co
         loop.call_soon_threadsafe(release, cost)
 
 
-def _too_large_message(size: int, limit: int) -> str:
-    return f"the upload is {size} bytes; the limit is {limit} bytes"
-
-
-async def _limited(request: Request, limit: int, metrics: Metrics) -> AsyncIterator[bytes]:
-    """The body as it arrives, refused once it passes `limit` (whatever Content-Length said)."""
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise _reject(
-                metrics, 413, "upload_too_large", f"the upload exceeds the limit of {limit} bytes"
-            )
-        yield chunk
-
-
-async def _read_body(request: Request, limit: int, metrics: Metrics) -> bytes:
-    return b"".join([chunk async for chunk in _limited(request, limit, metrics)])
-
-
 async def _read_multipart(request: Request, settings: Settings, metrics: Metrics) -> list[Upload]:
     parser = MultiPartParser(
         request.headers,
-        _limited(request, settings.max_upload_bytes, metrics),
+        request.stream(),
         max_files=settings.max_images_per_request,
         max_fields=100,
     )
