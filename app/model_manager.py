@@ -11,58 +11,22 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from app.batcher import Batcher
 from app.config import Settings
 from app.core_errors import ModelFailure, NotFound, NotReady, Overloaded, from_store_error
+from app.fallback import Fallback, fallback_candidates
+from app.load_failures import LoadFailures
 from app.metrics import Metrics
 from app.pinned_loads import LoadRefused, PinnedLoadBudget
-from app.runtime import (
-    LoadedModel,
-    configure_tensorflow,
-    freeze_heap,
-    load_model,
-    warmup_sizes,
-)
+from app.servable import PredictHook, Servable, drain_and_release, load_and_warm, start_servable
 from model_store.errors import ModelStoreError
+
+__all__ = ["ModelManager", "Servable"]
 
 logger = logging.getLogger(__name__)
 
-PredictHook = Callable[[np.ndarray], None]
 _RETRY_UNLOADED_S = 5.0
-
-
-@dataclass(frozen=True)
-class Fallback:
-    """Why the served version is not the one the alias (or latest) points at."""
-
-    target: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class _Failure:
-    when: float
-    attempts: int
-    reason: str
-
-
-@dataclass(eq=False)
-class Servable:
-    """A loaded, warmed version and the batcher that feeds it."""
-
-    model: LoadedModel
-    batcher: Batcher
-    last_used: float = 0.0  # monotonic; see PinnedLoadBudget
-
-    @property
-    def version(self) -> int:
-        return self.model.version
 
 
 class ModelManager:
@@ -83,7 +47,7 @@ class ModelManager:
         self.served: Servable | None = None
         self._pinned: OrderedDict[int, Servable] = OrderedDict()
         self._loading: dict[int, asyncio.Lock] = {}
-        self._failed: dict[int, _Failure] = {}
+        self._failures = LoadFailures()
         self._budget = PinnedLoadBudget(
             settings.pinned_loads_per_minute,
             settings.max_loaded_versions,
@@ -169,7 +133,7 @@ class ModelManager:
                 servable = self._pinned[version]
                 servable.last_used = time.monotonic()
                 return servable
-            if self._recently_failed(version):
+            if self._failures.backing_off(version):
                 raise _unloadable(self.name, version)
             self._admit_pinned_load(version)
             try:
@@ -204,13 +168,6 @@ class ModelManager:
         """One load at a time per version, whether a pinned request or the watcher wants it."""
         return self._loading.setdefault(version, asyncio.Lock())
 
-    def _recently_failed(self, version: int) -> bool:
-        """A version that failed is retried only after a backoff (1, 2, 4 ... 60 minutes)."""
-        failure = self._failed.get(version)
-        if failure is None:
-            return False
-        return time.monotonic() - failure.when < min(60.0 * 2 ** (failure.attempts - 1), 3600.0)
-
     # -- loading and watching -----------------------------------------------------------------
 
     async def _watch(self) -> None:
@@ -232,7 +189,7 @@ class ModelManager:
         """Serve what the alias (or latest) points at now, once it has loaded and warmed.
 
         If it cannot be loaded, a running replica keeps what it serves; one that serves nothing
-        yet falls back to an older version (see `_fallback_candidates`).
+        yet falls back to an older version (see `fallback_candidates`).
         """
         ref = self.settings.model_alias or "latest"
         try:
@@ -249,8 +206,9 @@ class ModelManager:
             self._serve(servable, ref)
             self._set_fallback(None)
             return
-        failure = self._failed.get(target)
-        reason = failure.reason if failure else "it could not be loaded"
+        reason = self._failures.reason(target)
+        if reason is None:
+            reason = "it could not be loaded"
         if self.served is None:
             servable = await self._fall_back(target)
             if servable is None:
@@ -269,7 +227,7 @@ class ModelManager:
             servable = self._pinned.pop(version, None)
             if servable is not None:
                 return servable
-            if self._recently_failed(version):
+            if self._failures.backing_off(version):
                 return None
             try:
                 return await self._load(version)
@@ -277,30 +235,14 @@ class ModelManager:
                 return None
 
     async def _fall_back(self, target: int) -> Servable | None:
-        for version in await asyncio.to_thread(self._fallback_candidates, target):
+        candidates = await asyncio.to_thread(
+            fallback_candidates, self.store, self.name, self.settings.model_alias, target
+        )
+        for version in candidates:
             servable = await self._take_or_load(version)
             if servable is not None:
                 return servable
         return None
-
-    def _fallback_candidates(self, target: int) -> list[int]:
-        """Versions to try instead of `target`, best first.
-
-        Following an alias: its earlier targets, most recent first (versions someone chose to
-        serve), then every version older than `target`, newest first. Following latest: only
-        the latter. Newer versions are never tried: nobody asked for them yet.
-        """
-        try:
-            versions = self.store.versions(self.name)
-            alias = self.settings.model_alias
-            earlier = self.store.alias_history(self.name).get(alias, []) if alias else []
-        except ModelStoreError as exc:
-            logger.warning("cannot list fallback versions of %s: %s", self.name, exc)
-            return []
-        known = set(versions)
-        ordered = [v for v in reversed(earlier) if v in known and v != target]
-        ordered += [v for v in reversed(versions) if v < target]
-        return list(dict.fromkeys(ordered))
 
     def _serve(self, servable: Servable, why: str) -> None:
         old, self.served = self.served, servable
@@ -329,65 +271,26 @@ class ModelManager:
         """Load and warm a version on a worker thread; failures are logged and counted."""
         settings = self.settings
         try:
-            model = await asyncio.to_thread(self._load_and_warm, version)
+            model = await asyncio.to_thread(
+                load_and_warm, settings, self.store, self.name, version, self._hook
+            )
         except Exception as exc:
-            previous = self._failed.get(version)
-            attempts = previous.attempts + 1 if previous else 1
-            self._failed[version] = _Failure(time.monotonic(), attempts, str(exc))
+            self._failures.record(version, str(exc))
             self.metrics.reload_failures.labels(self.name).inc()
             logger.error("loading %s v%d failed: %s", self.name, version, exc, exc_info=True)
             raise
-        self._failed.pop(version, None)
-        batcher = Batcher(
-            self.name,
-            self._predict_fn(model),
-            max_batch_size=settings.max_batch_size,
-            max_batch_delay_s=settings.max_batch_delay_s,
-            max_queue=settings.max_queue,
-            metrics=self.metrics,
-            retry_after_s=settings.retry_after_s,
-            input_shape=model.input_shape,
-        )
-        batcher.start()
-        return Servable(model, batcher)
-
-    def _load_and_warm(self, version: int) -> LoadedModel:
-        configure_tensorflow(self.settings.tf_intra_op_threads, self.settings.tf_inter_op_threads)
-        model = load_model(self.store, self.name, version)
-        predict = self._predict_fn(model)
-        for size in warmup_sizes(self.settings.max_batch_size):
-            model.check_output(size, predict(np.zeros((size, *model.input_shape), np.uint8)))
-        freeze_heap()
-        logger.info("loaded and warmed %s v%d", self.name, version)
-        return model
-
-    def _predict_fn(self, model: LoadedModel) -> Callable[[np.ndarray], np.ndarray]:
-        hook = self._hook
-        if hook is None:
-            return model.predict
-
-        def predict(batch: np.ndarray) -> np.ndarray:
-            hook(batch)
-            return model.predict(batch)
-
-        return predict
+        self._failures.clear(version)
+        return start_servable(settings, self.name, model, self.metrics, self._hook)
 
     def _retire(self, servable: Servable) -> None:
         """Drain a version's batcher in the background, then drop it."""
         task = asyncio.get_running_loop().create_task(
-            _drain_and_release(servable, self.settings.shutdown_timeout_s),
+            drain_and_release(servable, self.settings.shutdown_timeout_s),
             name=f"drain-{self.name}-v{servable.version}",
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
-
-
-async def _drain_and_release(servable: Servable, timeout_s: float) -> None:
-    """Finish a retired version's work, then give its (frozen) objects back to the collector."""
-    await servable.batcher.close(timeout_s)
-    del servable
-    freeze_heap()
 
 
 def _unloadable(name: str, version: int) -> ModelFailure:

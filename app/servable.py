@@ -1,0 +1,83 @@
+"""A servable: one loaded, warmed model version and the batcher that feeds it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.batcher import Batcher
+from app.config import Settings
+from app.metrics import Metrics
+from app.runtime import LoadedModel, configure_tensorflow, freeze_heap, load_model, warmup_sizes
+
+logger = logging.getLogger(__name__)
+
+PredictHook = Callable[[np.ndarray], None]
+
+
+@dataclass(eq=False)
+class Servable:
+    """A loaded, warmed version and the batcher that feeds it."""
+
+    model: LoadedModel
+    batcher: Batcher
+    last_used: float = 0.0  # monotonic; see PinnedLoadBudget
+
+    @property
+    def version(self) -> int:
+        return self.model.version
+
+
+def load_and_warm(
+    settings: Settings, store: Any, name: str, version: int, hook: PredictHook | None
+) -> LoadedModel:
+    """Load a version and run it once at every warmup batch size (blocking: call on a thread)."""
+    configure_tensorflow(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
+    model = load_model(store, name, version)
+    predict = _predict_fn(model, hook)
+    for size in warmup_sizes(settings.max_batch_size):
+        model.check_output(size, predict(np.zeros((size, *model.input_shape), np.uint8)))
+    freeze_heap()
+    logger.info("loaded and warmed %s v%d", name, version)
+    return model
+
+
+def start_servable(
+    settings: Settings, name: str, model: LoadedModel, metrics: Metrics, hook: PredictHook | None
+) -> Servable:
+    """Start a batcher in front of a warmed model."""
+    batcher = Batcher(
+        name,
+        _predict_fn(model, hook),
+        max_batch_size=settings.max_batch_size,
+        max_batch_delay_s=settings.max_batch_delay_s,
+        max_queue=settings.max_queue,
+        metrics=metrics,
+        retry_after_s=settings.retry_after_s,
+        input_shape=model.input_shape,
+    )
+    batcher.start()
+    return Servable(model, batcher)
+
+
+def _predict_fn(model: LoadedModel, hook: PredictHook | None) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's predict, calling `hook` with each batch first when one is given."""
+    if hook is None:
+        return model.predict
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        hook(batch)
+        return model.predict(batch)
+
+    return predict
+
+
+async def drain_and_release(servable: Servable, timeout_s: float) -> None:
+    """Finish a retired version's work, then give its (frozen) objects back to the collector."""
+    await servable.batcher.close(timeout_s)
+    del servable
+    freeze_heap()
