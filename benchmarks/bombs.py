@@ -54,24 +54,20 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def flat_png(
-    width: int, height: int, bit_depth: int = 8, level: int = 255, colour_type: int = _GREY
+def png_of_rows(
+    width: int, height: int, row: bytes, bit_depth: int = 8, colour_type: int = _GREY
 ) -> bytes:
-    """A PNG of one `level` (0..255; 16-bit repeats the byte) in every sample, filter 0 rows:
-    greyscale, or RGBA (opaque when `level` is 255)."""
+    """A PNG of `height` copies of the raw (unfiltered) `row`, compressed as a stream."""
     if width < 1 or height < 1:
         raise ValueError(f"a PNG needs at least one pixel, not {width}x{height}")
-    if bit_depth not in (8, 16):
-        raise ValueError(f"bit depth must be 8 or 16, not {bit_depth}")
-    samples = 4 if colour_type == _RGBA else 1
-    row = b"\x00" + bytes([level]) * (width * samples * bit_depth // 8)
-    rows_per_chunk = max(1, _CHUNK_BYTES // len(row))
+    line = b"\x00" + row
+    rows_per_chunk = max(1, _CHUNK_BYTES // len(line))
     compressor = zlib.compressobj(9)
     parts = []
     remaining = height
     while remaining:
         rows = min(rows_per_chunk, remaining)
-        parts.append(compressor.compress(row * rows))
+        parts.append(compressor.compress(line * rows))
         remaining -= rows
     parts.append(compressor.flush())
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
@@ -81,6 +77,18 @@ def flat_png(
         + _chunk(b"IDAT", b"".join(parts))
         + _chunk(b"IEND", b"")
     )
+
+
+def flat_png(
+    width: int, height: int, bit_depth: int = 8, level: int = 255, colour_type: int = _GREY
+) -> bytes:
+    """A PNG of one `level` (0..255; 16-bit repeats the byte) in every sample, filter 0 rows:
+    greyscale, or RGBA (opaque when `level` is 255)."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit depth must be 8 or 16, not {bit_depth}")
+    samples = 4 if colour_type == _RGBA else 1
+    row = bytes([level]) * (width * samples * bit_depth // 8)
+    return png_of_rows(width, height, row, bit_depth, colour_type)
 
 
 def flat_webp(width: int, height: int, level: int = 200) -> bytes:

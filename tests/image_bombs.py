@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
+from benchmarks.bombs import png_of_rows as png
 
 # The three images of issue 10: all under 90 KB, all within the default 40M-pixel limit.
 WIDE = (40_000, 1_000)  # letterboxed to a 40000x40000 canvas by the old code
 DEEP = (6_000, 6_000)  # 16-bit greyscale: float64 copies of 36M pixels
 TALL = (1, 40_000_000)  # letterboxed to 40M x 40M: a 1.4 PiB allocation
-
-
-def png(width: int, height: int, row: bytes, bit_depth: int = 8, colour_type: int = 0) -> bytes:
-    """A PNG of `height` copies of the raw (unfiltered) `row`, compressed as a stream."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    line = b"\x00" + row
-    per_block = max(1, (1 << 20) // len(line))
-    compressor = zlib.compressobj(9)
-    parts, left = [], height
-    while left:
-        count = min(per_block, left)
-        parts.append(compressor.compress(line * count))
-        left -= count
-    parts.append(compressor.flush())
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", b"".join(parts))
-        + chunk(b"IEND", b"")
-    )
 
 
 def wide_png() -> bytes:
