@@ -13,16 +13,16 @@ import numpy as np
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
-from app.admission import Admission, AdmissionMiddleware
-from app.auth import require_api_key
+from app.api.admission import Admission, AdmissionMiddleware
+from app.api.auth import require_api_key
+from app.api.errors import install_error_handlers
+from app.api.openapi import settings_openapi
+from app.api.request_context import RequestContextMiddleware
+from app.api.routes import classify, docs, health, models
 from app.config import Settings, get_settings
-from app.decode_budget import DecodeBudget
-from app.errors import install_error_handlers
-from app.logging import RequestContextMiddleware
+from app.core.decode_budget import DecodeBudget
+from app.core.model_manager import ModelManager
 from app.metrics import Metrics
-from app.model_manager import ModelManager
-from app.openapi import settings_openapi
-from app.routes import classify, docs, health, models
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def create_app(
         summary="Image classification with a versioned CNN and dynamic batching.",
         version="0.1.0",
         lifespan=lifespan,
-        # Served by app.routes.docs instead, behind the API key like every other route.
+        # Served by app.api.routes.docs instead, behind the API key like every other route.
         openapi_url=None,
         docs_url=None,
         redoc_url=None,

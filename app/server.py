@@ -44,10 +44,10 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from app.api.deps import metrics_of
+from app.api.errors import error_body
+from app.api.request_context import HTTP_REFUSAL_STATE_KEY, REQUEST_ID_HEADER, new_request_id
 from app.config import Settings
-from app.deps import metrics_of
-from app.errors import error_body
-from app.logging import HTTP_REFUSAL_STATE_KEY, REQUEST_ID_HEADER, new_request_id
 
 logger = logging.getLogger(__name__)
 

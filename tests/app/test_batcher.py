@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from app.batcher import Batcher, BatcherClosed
-from app.core_errors import DeadlineExceeded, Overloaded
+from app.core.batcher import Batcher, BatcherClosed
+from app.core.errors import DeadlineExceeded, Overloaded
 from app.metrics import Metrics
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -7,7 +7,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.core_errors import (
+from app.api.errors import install_error_handlers
+from app.core.errors import (
     DeadlineExceeded,
     InputProblem,
     InvalidInput,
@@ -18,7 +19,6 @@ from app.core_errors import (
     ServingError,
     from_store_error,
 )
-from app.errors import install_error_handlers
 from model_store.errors import AliasNotFound, CorruptVersion, InvalidName
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

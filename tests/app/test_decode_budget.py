@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.decode_budget import DecodeBudget
+from app.core.decode_budget import DecodeBudget
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -1,4 +1,4 @@
-"""Typed dependencies (app.deps): every dependency runs on the event loop, and the routes
+"""Typed dependencies (app.api.deps): every dependency runs on the event loop, and the routes
 answer in process without a lifespan as they did when they read `app.state` themselves."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from fastapi.dependencies.utils import get_dependant
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
-from app.auth import require_api_key
+from app.api.auth import require_api_key
+from app.api.routes import classify, docs, health, models
+from app.api.routes.params import reject_encoded_slash
 from app.config import Settings
 from app.main import create_app
-from app.routes import classify, docs, health, models
-from app.routes.params import reject_encoded_slash
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.pinned_loads import LoadRefused, PinnedLoadBudget
+from app.core.pinned_loads import LoadRefused, PinnedLoadBudget
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from app.logging import new_request_id
+from app.api.request_context import new_request_id
 
 
 def test_request_ids_do_not_repeat_after_random_seed() -> None:

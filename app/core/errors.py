@@ -1,7 +1,7 @@
 """Errors of the serving core (model manager, batcher, runtime, decoding), free of any protocol.
 
 Each carries a stable machine-readable `code` and a message for the client; the protocols at
-the edge map each class to their own status codes and error body (see `app.errors`).
+the edge map each class to their own status codes and error body (see `app.api.errors`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core_errors import (
+from app.api.routes.params import PATH_PARAMETER_ERRORS
+from app.core.errors import (
     DeadlineExceeded,
     InputProblem,
     InvalidInput,
@@ -24,7 +25,6 @@ from app.core_errors import (
     Overloaded,
     ServingError,
 )
-from app.routes.params import PATH_PARAMETER_ERRORS
 
 logger = logging.getLogger(__name__)
 

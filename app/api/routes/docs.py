@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-from app.routes.params import reject_encoded_slash
+from app.api.routes.params import reject_encoded_slash
 
 OPENAPI_URL = "/openapi.json"
 router = APIRouter(include_in_schema=False, dependencies=[Depends(reject_encoded_slash)])

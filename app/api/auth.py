@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from app.deps import SettingsDep
-from app.errors import ApiError
+from app.api.deps import SettingsDep
+from app.api.errors import ApiError
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)

@@ -6,11 +6,11 @@ import asyncio
 
 from fastapi import APIRouter, Depends
 
-from app.core_errors import from_store_error
-from app.deps import ManagerDep
-from app.model_manager import ModelManager
-from app.routes.params import ModelName, VersionNumber, reject_encoded_slash
-from app.schemas import ModelList, ModelSummary, VersionDetail, error_responses
+from app.api.deps import ManagerDep
+from app.api.routes.params import ModelName, VersionNumber, reject_encoded_slash
+from app.api.schemas import ModelList, ModelSummary, VersionDetail, error_responses
+from app.core.errors import from_store_error
+from app.core.model_manager import ModelManager
 from model_store.errors import ModelStoreError
 
 router = APIRouter(

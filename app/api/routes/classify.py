@@ -13,18 +13,19 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.batcher import BatcherClosed
+from app.api.deps import decode_budget_of, decode_executor_of, manager_of, metrics_of, settings_of
+from app.api.errors import ApiError, ClientGone
+from app.api.openapi import MAX_ITEMS_SETTING, MAXIMUM_IS_LABEL_COUNT
+from app.api.routes.params import AliasName, ModelName, VersionNumber, reject_encoded_slash
+from app.api.schemas import ClassifyResponse, error_responses
+from app.api.uploads import read_uploads
 from app.config import Settings
-from app.core_errors import DeadlineExceeded
-from app.decode_budget import DecodeBudget
-from app.deps import decode_budget_of, decode_executor_of, manager_of, metrics_of, settings_of
-from app.errors import ApiError, ClientGone
-from app.images import decode_all, read_uploads
+from app.core.batcher import BatcherClosed
+from app.core.decode_budget import DecodeBudget
+from app.core.decoding import decode_all
+from app.core.errors import DeadlineExceeded
+from app.core.model_manager import ModelManager, Servable
 from app.metrics import Metrics
-from app.model_manager import ModelManager, Servable
-from app.openapi import MAX_ITEMS_SETTING, MAXIMUM_IS_LABEL_COUNT
-from app.routes.params import AliasName, ModelName, VersionNumber, reject_encoded_slash
-from app.schemas import ClassifyResponse, error_responses
 
 router = APIRouter(
     prefix="/v1/models/{model}",
@@ -153,7 +154,7 @@ async def classify_alias(
 async def _classify(
     request: Request, serving: _Serving, model: str, ref: int | str | None, top_k: int
 ) -> Response:
-    # Requests past TAGGER_MAX_IN_FLIGHT_REQUESTS never get here (app.admission refuses them).
+    # Requests past TAGGER_MAX_IN_FLIGHT_REQUESTS never get here (app.api.admission refuses them).
     settings, metrics, manager = serving.settings, serving.metrics, serving.manager
     timeout_s = settings.request_timeout_s
     deadline = time.monotonic() + timeout_s

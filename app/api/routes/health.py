@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.deps import ManagerDep, MetricsDep
-from app.schemas import Health, Readiness, error_responses
+from app.api.deps import ManagerDep, MetricsDep
+from app.api.schemas import Health, Readiness, error_responses
 
 router = APIRouter(tags=["operations"], responses=error_responses(431))
 

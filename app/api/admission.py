@@ -30,8 +30,8 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.deps import metrics_of, settings_of
-from app.errors import error_body
+from app.api.deps import metrics_of, settings_of
+from app.api.errors import error_body
 
 
 class Admission:

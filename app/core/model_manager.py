@@ -14,12 +14,18 @@ from collections import OrderedDict
 from typing import Any
 
 from app.config import Settings
-from app.core_errors import ModelFailure, NotFound, NotReady, Overloaded, from_store_error
-from app.fallback import Fallback, fallback_candidates
-from app.load_failures import LoadFailures
+from app.core.errors import ModelFailure, NotFound, NotReady, Overloaded, from_store_error
+from app.core.fallback import Fallback, fallback_candidates
+from app.core.load_failures import LoadFailures
+from app.core.pinned_loads import LoadRefused, PinnedLoadBudget
+from app.core.servable import (
+    PredictHook,
+    Servable,
+    drain_and_release,
+    load_and_warm,
+    start_servable,
+)
 from app.metrics import Metrics
-from app.pinned_loads import LoadRefused, PinnedLoadBudget
-from app.servable import PredictHook, Servable, drain_and_release, load_and_warm, start_servable
 from model_store.errors import ModelStoreError
 
 __all__ = ["ModelManager", "Servable"]

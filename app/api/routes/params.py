@@ -3,7 +3,7 @@
 A name the store could never hold (too long for a file name, upper case, a `/`) and a version
 that is not a plain decimal number are refused here with 404 `invalid_name` /
 `invalid_version`, before any file-system access; the patterns are also what /openapi.json
-tells clients. `app.errors` turns a failed path parameter into that 404.
+tells clients. `app.api.errors` turns a failed path parameter into that 404.
 """
 
 from __future__ import annotations

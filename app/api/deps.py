@@ -17,9 +17,9 @@ from fastapi import Depends, Request
 from starlette.applications import Starlette
 
 from app.config import Settings
-from app.decode_budget import DecodeBudget
+from app.core.decode_budget import DecodeBudget
+from app.core.model_manager import ModelManager
 from app.metrics import Metrics
-from app.model_manager import ModelManager
 
 
 def settings_of(app: Starlette) -> Settings:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core_errors import DeadlineExceeded, Overloaded
+from app.core.errors import DeadlineExceeded, Overloaded
 from app.metrics import Metrics
 
 logger = logging.getLogger(__name__)

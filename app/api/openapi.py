@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.api.deps import manager_of
+from app.api.schemas import error_responses
 from app.config import Settings
-from app.deps import manager_of
-from app.schemas import error_responses
 
 # Placed on an array schema in a route's `openapi_extra`: replaced by `maxItems: <setting>`.
 MAX_ITEMS_SETTING = "x-max-items-setting"

@@ -9,10 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from app.batcher import Batcher
 from app.config import Settings
+from app.core.batcher import Batcher
+from app.core.runtime import (
+    LoadedModel,
+    configure_tensorflow,
+    freeze_heap,
+    load_model,
+    warmup_sizes,
+)
 from app.metrics import Metrics
-from app.runtime import LoadedModel, configure_tensorflow, freeze_heap, load_model, warmup_sizes
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The HTTP edge: one module per protocol, their error mapping, admission and dependencies."""
