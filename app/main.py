@@ -21,6 +21,7 @@ from app.api.request_context import RequestContextMiddleware
 from app.api.routes import classify, docs, health, models
 from app.config import Settings, get_settings
 from app.core.decode_budget import DecodeBudget
+from app.core.inference import Core
 from app.core.model_manager import ModelManager
 from app.metrics import Metrics
 
@@ -90,6 +91,7 @@ def create_app(
     app.state.manager = manager
     app.state.decode_executor = executor
     app.state.decode_budget = decode_budget
+    app.state.core = Core(settings, metrics, manager, executor, decode_budget)
     admission = Admission(
         settings.in_flight_limit,
         settings.buffered_body_limit_bytes,

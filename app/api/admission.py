@@ -22,7 +22,6 @@ bytes remain.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from prometheus_client import Counter
@@ -31,7 +30,11 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.deps import metrics_of, settings_of
-from app.api.errors import error_body
+from app.api.errors import error_json
+
+# How the path of every inference route ends (this API, OIP v2, TF Serving): a cheap first test
+# before matching the routes themselves.
+INFERENCE_PATH_SUFFIXES = ("/classify", "/infer", ":predict", ":classify")
 
 
 class Admission:
@@ -159,21 +162,21 @@ class AdmissionMiddleware:
             message = f"the upload is {declared} bytes; the limit is {limit} bytes"
         # The unread rest is dropped by uvicorn as it arrives (TAGGER_BODY_TIMEOUT_S bounds
         # it); closing now instead would reset the connection before the client reads this.
-        await _send_error(scope, send, 413, "upload_too_large", message)
+        await error_json(scope, 413, "upload_too_large", message)(scope, _no_body, send)
 
     async def _refuse_overloaded(self, scope: Scope, send: Send, message: str = "") -> None:
         self.admission.rejected.inc()
-        await _send_error(
+        response = error_json(
             scope,
-            send,
             503,
             "overloaded",
             message or self._message,
-            headers=[(b"retry-after", str(self.admission.retry_after_s).encode())],
+            {"Retry-After": str(self.admission.retry_after_s)},
         )
+        await response(scope, _no_body, send)
 
     def _bounded_route(self, scope: Scope) -> BaseRoute | None:
-        if scope["type"] != "http" or not scope["path"].endswith("/classify"):
+        if scope["type"] != "http" or not scope["path"].endswith(INFERENCE_PATH_SUFFIXES):
             return None
         for route in self.routes:
             if route.matches(scope)[0] is Match.FULL:
@@ -217,28 +220,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+async def _no_body() -> Message:
+    """A response never reads the request; the body's unread rest is dropped by uvicorn."""
+    return {"type": "http.disconnect"}
+
+
 def _declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             return int(value) if value.isdigit() else None
     return None
-
-
-async def _send_error(
-    scope: Scope,
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    state = scope.setdefault("state", {})
-    state["error_code"] = code
-    body = json.dumps(error_body(code, message, state.get("request_id", ""))).encode()
-    response_headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *(headers or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": response_headers})
-    await send({"type": "http.response.body", "body": body})

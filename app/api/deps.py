@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.core.decode_budget import DecodeBudget
+from app.core.inference import Core
 from app.core.model_manager import ModelManager
 from app.metrics import Metrics
 
@@ -35,6 +36,11 @@ def metrics_of(app: Starlette) -> Metrics:
 def manager_of(app: Starlette) -> ModelManager:
     """The model manager `app` (made by `create_app`) serves from."""
     return app.state.manager
+
+
+def core_of(app: Starlette) -> Core:
+    """The serving core `app` (made by `create_app`) answers with."""
+    return app.state.core
 
 
 def decode_executor_of(app: Starlette) -> ThreadPoolExecutor:
@@ -59,6 +65,10 @@ async def get_model_manager(request: Request) -> ModelManager:
     return manager_of(request.app)
 
 
+async def get_core(request: Request) -> Core:
+    return core_of(request.app)
+
+
 async def get_decode_executor(request: Request) -> ThreadPoolExecutor:
     return decode_executor_of(request.app)
 
@@ -70,5 +80,6 @@ async def get_decode_budget(request: Request) -> DecodeBudget:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_app_metrics)]
 ManagerDep = Annotated[ModelManager, Depends(get_model_manager)]
+CoreDep = Annotated[Core, Depends(get_core)]
 DecodeExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_decode_executor)]
 DecodeBudgetDep = Annotated[DecodeBudget, Depends(get_decode_budget)]

@@ -1,18 +1,25 @@
-"""API errors and handlers: every failure answers `{"error": {code, message, request_id}}`.
+"""API errors and handlers: each protocol answers a failure in its own error body.
 
 `ApiError` is for the edge's own refusals (upload parsing, auth, parameters); the serving
-core's `ServingError`s are mapped to statuses here, in `serving_status`.
+core's `ServingError`s are mapped to statuses here, in `serving_status`. Which body a failure
+gets is the `ErrorStyle` of the route that failed (`ProtocolRoute`), or of its path prefix for
+a path no route matches: this service's own API answers
+`{"error": {code, message, request_id}}`; OIP v2 and TF Serving answer `{"error": message}`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from app.api.routes.params import PATH_PARAMETER_ERRORS
 from app.core.errors import (
@@ -72,7 +79,66 @@ def request_id_of(request: Request) -> str:
 
 
 def error_body(code: str, message: str, request_id: str) -> dict[str, Any]:
+    """This service's own error body (the request id is also in the X-Request-Id header)."""
     return {"error": {"code": code, "message": message, "request_id": request_id}}
+
+
+def message_body(code: str, message: str, request_id: str) -> dict[str, Any]:
+    """The error body of OIP v2 and TF Serving: the message alone."""
+    return {"error": message}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorStyle:
+    """How one protocol answers a failure: its body, from (code, message, request id)."""
+
+    name: str
+    body: Callable[[str, str, str], dict[str, Any]]
+
+
+TAGGER_ERRORS = ErrorStyle("tagger", error_body)
+
+
+_PREFIXES = "error_style_prefixes"
+
+
+class ProtocolRoute(APIRoute):
+    """A route of one protocol: its failures answer in that protocol's `error_style`."""
+
+    error_style: ErrorStyle = TAGGER_ERRORS
+
+
+def route_class(style: ErrorStyle) -> type[ProtocolRoute]:
+    """The route class a protocol's router uses (`APIRouter(route_class=...)`)."""
+    return type(f"{style.name.title()}Route", (ProtocolRoute,), {"error_style": style})
+
+
+def style_of(scope: Scope) -> ErrorStyle:
+    """The error style of the request: its route's, else its path prefix's, else ours."""
+    style = getattr(scope.get("route"), "error_style", None)
+    if style is not None:
+        return style
+    app = scope.get("app")
+    prefixes: dict[str, ErrorStyle] = getattr(app.state, _PREFIXES, {}) if app else {}
+    path = scope.get("path", "")
+    for prefix, prefixed in prefixes.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return prefixed
+    return TAGGER_ERRORS
+
+
+def error_json(
+    scope: Scope,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The error response of the request's protocol (also records `code` for the access log)."""
+    state = scope.setdefault("state", {})
+    state["error_code"] = code
+    body = style_of(scope).body(code, message, state.get("request_id", "") or "")
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def error_response(
@@ -82,10 +148,7 @@ def error_response(
     message: str,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    request.state.error_code = code
-    return JSONResponse(
-        error_body(code, message, request_id_of(request)), status_code=status, headers=headers
-    )
+    return error_json(request.scope, status, code, message, headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -146,8 +209,10 @@ def _invalid_path_parameter(request: Request, error: dict[str, Any]) -> JSONResp
     return error_response(request, 404, code, f"invalid {name} {shown!r}: {rule}")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Make every 4xx the same JSON shape (FastAPI's default 422 body included)."""
+def install_error_handlers(app: FastAPI, prefixes: dict[str, ErrorStyle] | None = None) -> None:
+    """Answer every failure in its protocol's error body (FastAPI's default 422 body included);
+    `prefixes` name the style of paths under a prefix that match no route (e.g. `/v2`)."""
+    setattr(app.state, _PREFIXES, dict(prefixes or {}))
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(ServingError, _serving_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -13,7 +12,7 @@ from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import ClientGone, error_body
+from app.api.errors import ClientGone, error_json
 from app.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ class RequestContextMiddleware:
             logger.exception("unhandled error", extra={"request_id": request_id})
             if status == 0:
                 status = 500
-                await _send_500(send_with_id, request_id)
+                await _send_500(scope, send_with_id)
         finally:
             refusal = state.get(HTTP_REFUSAL_STATE_KEY)
             if refusal is not None and refusal[0]:  # app.server answered for the app (408)
@@ -137,18 +136,10 @@ def _header(scope: Scope, name: str) -> str:
     return ""
 
 
-async def _send_500(send: Send, request_id: str) -> None:
-    body = json.dumps(
-        error_body("internal_error", "internal server error; quote the request id", request_id)
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _send_500(scope: Scope, send: Send) -> None:
+    message = "internal server error; quote the request id"
+    await error_json(scope, 500, "internal_error", message)(scope, _nothing, send)
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}
