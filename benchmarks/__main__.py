@@ -22,11 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import hostile, report, scenarios
+from benchmarks import hostile, protocols, report, scenarios
 from benchmarks.load import hey_available
 from benchmarks.raw import run_raw, sample_images
 from benchmarks.service import Service
 from model_store import ModelNotFound, ModelStore, default_store_root
+from model_store.preprocessing import preprocess_bytes
 
 logger = logging.getLogger("benchmarks")
 
@@ -52,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     which.add_argument(
         "--hostile-only", action="store_true", help="only the hostile scenarios (no raw, sweeps)"
     )
+    which.add_argument(
+        "--protocols-only", action="store_true", help="only the one-image-per-protocol comparison"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--store", type=Path, default=None, help="default: $TAGGER_MODEL_STORE")
     parser.add_argument("--model", default=os.environ.get("TAGGER_MODEL_NAME", "fashion"))
@@ -69,6 +73,20 @@ def ensure_model(store_root: Path, name: str) -> ModelStore:
                    "--store", str(store_root), "--model", name]  # fmt: skip
         subprocess.run(command, check=True)
     return store
+
+
+def run_protocols(
+    store: ModelStore, name: str, version: int, args: argparse.Namespace, scratch: Path
+) -> list[dict[str, Any]]:
+    if not hey_available():
+        logger.warning("hey not on PATH: skipping the protocol comparison (make bench-deps)")
+        return []
+    image = sample_images()[SERVICE_IMAGE]
+    metadata = store.metadata(name, version)
+    pixels = preprocess_bytes(image, metadata.preprocessing, metadata.input)
+    seconds, rounds = (4.0, 2) if args.quick else (8.0, 3)
+    with Service(store.root, name, scratch / "protocols.log") as service:
+        return protocols.compare(service, image, pixels, scratch, seconds=seconds, rounds=rounds)
 
 
 def run_hostile(
@@ -139,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"name": args.model, "version": version, "input": metadata.input.model_dump()},
         "service_image": SERVICE_IMAGE,
     }
-    if not args.hostile_only:
+    if not args.hostile_only and not args.protocols_only:
         logger.info("raw model %s v%d, %s plan", args.model, version, plan.name)
         results["raw"] = run_raw(
             store.version_dir(args.model, version), metadata, plan.raw_batch_sizes, plan.raw_seconds
@@ -152,12 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         results["batched_vs_unbatched"] = report.batched_vs_unbatched(
             results["service"], results["unbatched"]
         )
-    if not args.no_hostile:
+    if not args.hostile_only:
+        with tempfile.TemporaryDirectory(prefix="tagger-bench-protocols-") as scratch:
+            results["protocols"] = run_protocols(store, args.model, version, args, Path(scratch))
+    if not args.no_hostile and not args.protocols_only:
         with tempfile.TemporaryDirectory(prefix="tagger-bench-hostile-") as scratch:
             results["hostile"] = run_hostile(store_root, args.model, args, Path(scratch))
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     stem = f"{started:%Y-%m-%d}-{machine['host']}" + ("-quick" if args.quick else "")
     stem += "-hostile" if args.hostile_only else ""
+    stem += "-protocols" if args.protocols_only else ""
     for path in report.write(results, args.out, stem):
         print(path)
     return 0

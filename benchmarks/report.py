@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import stats
+from benchmarks import protocols, stats
 from benchmarks.report_hostile import hostile_lines
 from benchmarks.tables import fmt as _fmt
 from benchmarks.tables import table as _table
@@ -116,6 +116,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     ]
     if "raw" in results:
         lines += service_lines(results)
+    lines += protocols.lines(results.get("protocols", []))
     if hostile := results.get("hostile"):
         lines += hostile_lines(hostile)
     return "\n".join(lines)
@@ -126,6 +127,8 @@ def _generators(results: Mapping[str, Any]) -> list[str]:
     if "raw" in results:
         overload = results.get("overload", {}).get("generator", "httpx")
         parts.append(f"httpx (sweeps, soak); overload: {overload}")
+    if "protocols" in results:
+        parts.append("protocols: hey")
     if "hostile" in results:
         parts.append("hostile clients: hey (legitimate load), asyncio raw sockets and httpx")
     return parts
