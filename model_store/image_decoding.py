@@ -28,35 +28,30 @@ _EXIF_ORIENTATION = 0x0112
 
 
 class ImageError(ValueError):
-    """An upload that cannot become model pixels; `status` is the HTTP status it deserves."""
+    """An upload that cannot become model pixels; `code` names why (the serving edge picks a
+    status from the subclass)."""
 
     code = "bad_image"
-    status = 400
 
 
 class EmptyImage(ImageError):
     code = "empty_file"
-    status = 400
 
 
 class UnsupportedImage(ImageError):
     code = "unsupported_media_type"
-    status = 415
 
 
 class ImageTooLarge(ImageError):
     code = "image_too_large"
-    status = 413
 
 
 class CorruptImage(ImageError):
     code = "corrupt_image"
-    status = 400
 
 
 class ExtremeAspectRatio(ImageError):
     code = "extreme_aspect_ratio"
-    status = 422
 
 
 def open_image(
