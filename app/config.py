@@ -176,7 +176,13 @@ class Settings(BaseSettings):
     )
 
     api_key: SecretStr | None = None
-    auth_exempt_paths: Annotated[tuple[str, ...], NoDecode] = ("/healthz", "/readyz", "/metrics")
+    auth_exempt_paths: Annotated[tuple[str, ...], NoDecode] = (
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v2/health/live",
+        "/v2/health/ready",
+    )
     log_level: str = "INFO"
 
     @field_validator("model_name")

@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry
 from app.api.admission import Admission, AdmissionMiddleware
 from app.api.auth import require_api_key
 from app.api.errors import install_error_handlers
+from app.api.oip import errors as oip_errors
+from app.api.oip import routes as oip
 from app.api.openapi import settings_openapi
 from app.api.request_context import RequestContextMiddleware
 from app.api.routes import classify, docs, health, models
@@ -100,12 +102,17 @@ def create_app(
     )
     metrics.buffered_body_bytes.set_function(lambda: admission.buffered_bytes)
     app.state.admission = admission
-    install_error_handlers(app)
+    install_error_handlers(app, {"/v2": oip_errors.STYLE})
     # Added first, so it runs inside RequestContextMiddleware (request id, metrics, log).
-    app.add_middleware(AdmissionMiddleware, admission=admission, routes=classify.router.routes)
+    app.add_middleware(
+        AdmissionMiddleware,
+        admission=admission,
+        routes=[*classify.router.routes, *oip.router.routes],
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(classify.router)
     app.include_router(models.router)
+    app.include_router(oip.router)
     app.include_router(health.router)
     app.include_router(docs.router)
     app.openapi = settings_openapi(app, settings)  # type: ignore[method-assign]

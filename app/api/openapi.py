@@ -82,8 +82,8 @@ def _state_auth(schema: dict[str, Any], settings: Settings) -> None:
             if settings.api_key is None or path in settings.auth_exempt_paths:
                 operation.pop("security", None)
                 operation.get("responses", {}).pop("401", None)
-            else:
-                operation.setdefault("responses", {})["401"] = {
+            elif "401" not in operation.setdefault("responses", {}):  # else its own error body
+                operation["responses"]["401"] = {
                     "description": unauthorized["description"],
                     "headers": unauthorized["headers"],
                     "content": {

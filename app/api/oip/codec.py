@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,6 +153,34 @@ def parse_header_length(value: str | None) -> int | None:
             "invalid_header_length",
         )
     return int(text)
+
+
+def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body without its Content-Encoding (`gzip` or `deflate`, as tritonclient can send),
+    refused (413) once it inflates past `limit` bytes, before more is inflated."""
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return body
+    if name not in ("gzip", "deflate"):
+        raise _refuse(
+            f"Content-Encoding {name[:40]!r} is not supported; send gzip, deflate or none",
+            "unsupported_content_encoding",
+            InputProblem.UNSUPPORTED,
+        )
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if name == "gzip" else zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise _refuse(f"the {name} body cannot be inflated: {exc}", "malformed_encoding") from exc
+    if len(data) > limit:
+        raise _refuse(
+            f"the {name} body inflates past the limit of {limit} bytes",
+            "body_too_large",
+            InputProblem.TOO_LARGE,
+        )
+    if not inflater.eof or inflater.unused_data:
+        raise _refuse(f"the {name} body is truncated or has trailing bytes", "malformed_encoding")
+    return data
 
 
 def parse_infer_request(
