@@ -233,3 +233,12 @@ async def test_with_an_api_key_inference_needs_it_and_health_does_not(tmp_path: 
         assert not_ready.json() == {"error": "the model is still loading"}
         keyed = await http.get("/v2", headers={"authorization": "Bearer s3cret"})
         assert keyed.status_code == 200
+        schema = (await http.get("/openapi.json", headers={"x-api-key": "s3cret"})).json()
+    # /docs shows the OIP routes with their own error body, 401 included.
+    operation = schema["paths"]["/v2/models/{model}/infer"]["post"]
+    oip_error = {"$ref": "#/components/schemas/OipError"}
+    for status in ("400", "401", "404", "413", "503"):
+        assert operation["responses"][status]["content"]["application/json"]["schema"] == oip_error
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["inputs"]["items"]["properties"]["name"]["enum"] == [INPUT_NAME]
+    assert "401" not in schema["paths"]["/v2/health/live"]["get"]["responses"]
