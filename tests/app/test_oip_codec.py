@@ -478,6 +478,25 @@ def test_a_shape_past_the_element_limit_is_refused_before_any_data_is_read() -> 
     assert_refused(error, "too_many_elements", "input 'x'", problem=InputProblem.TOO_LARGE)
 
 
+@pytest.mark.parametrize("datatype", ["UINT8", "FP32", "BYTES"])
+@pytest.mark.parametrize(
+    "shape", [[0, 2**63 - 1], [2**62, 0, 5], [0, 100_001]], ids=["huge", "middle", "past-limit"]
+)
+def test_an_empty_tensor_with_a_dimension_past_the_limit_is_refused(
+    shape: list[int], datatype: str
+) -> None:
+    body = json_request({"name": "x", "datatype": datatype, "shape": shape, "data": []})
+    error = refused(body)
+    assert_refused(error, "too_many_elements", "input 'x'", problem=InputProblem.TOO_LARGE)
+
+
+def test_a_shape_of_too_many_dimensions_is_refused() -> None:
+    body = json_request({"name": "x", "datatype": "UINT8", "shape": [1] * 33, "data": [7]})
+    assert_refused(refused(body), "invalid_shape", "33 dimensions")
+    body = json_request({"name": "x", "datatype": "UINT8", "shape": [1] * 32, "data": [7]})
+    assert parse(body).inputs[0].data.ndim == 32
+
+
 def test_too_many_elements_in_all_inputs_together_are_refused() -> None:
     first = {"name": "a", "datatype": "UINT8", "shape": [60], "data": [0] * 60}
     second = {"name": "b", "datatype": "UINT8", "shape": [60], "data": [0] * 60}

@@ -31,6 +31,7 @@ from app.api.json_body import JsonBodyError, JsonLimits, parse_json_body
 from app.core.errors import InputProblem, InvalidInput
 
 BYTES = "BYTES"
+MAX_RANK = 32  # numpy's limit is 64 (32 before numpy 2)
 _MAX_DIM = (1 << 63) - 1  # the spec: a dimension is representable as uint64; Triton reads int64
 _LENGTH = struct.Struct("<I")
 
@@ -376,6 +377,11 @@ def _datatype(value: Any, label: str) -> Datatype:
 def _shape(value: Any, label: str) -> tuple[int, ...]:
     if not isinstance(value, list):
         raise _refuse(f"{label}: 'shape' must be an array of dimensions", "invalid_shape")
+    if len(value) > MAX_RANK:
+        raise _refuse(
+            f"{label}: 'shape' has {len(value)} dimensions; at most {MAX_RANK} are supported",
+            "invalid_shape",
+        )
     for dim in value:
         if not _is_int(dim) or dim < 0 or dim > _MAX_DIM:
             shown = repr(dim)[:40]
@@ -388,7 +394,16 @@ def _shape(value: Any, label: str) -> tuple[int, ...]:
 
 
 def _element_count(shape: tuple[int, ...], label: str, max_elements: int) -> int:
-    """prod(shape), refused (413) as soon as the running product passes `max_elements`."""
+    """prod(shape), refused (413) as soon as the running product passes `max_elements`, or
+    when one dimension does (even beside a 0: numpy cannot shape an array so)."""
+    for dim in shape:
+        if dim > max_elements:
+            raise _refuse(
+                f"{label}: dimension {dim} of shape {_shown_shape(shape)} is more than the limit "
+                f"of {max_elements} elements",
+                "too_many_elements",
+                InputProblem.TOO_LARGE,
+            )
     if 0 in shape:
         return 0
     count = 1
