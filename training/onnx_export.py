@@ -8,9 +8,9 @@ whole evaluation set (`model_store.onnx_model.Parity.holds`).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Final
 
@@ -80,5 +80,11 @@ def export_onnx(
         top1_agreement=parity.top1_agreement,
         tolerance=PARITY_TOLERANCE,
         seconds=round(seconds, 2),
-        converter_versions={name: version(name) for name in ("tf2onnx", "onnx", "onnxruntime")},
+        converter_versions=_converter_versions(),
     )
+
+
+def _converter_versions() -> dict[str, str]:
+    # Module versions, not distribution ones: onnxruntime may be installed as onnxruntime-gpu.
+    modules = ("tf2onnx", "onnx", "onnxruntime")
+    return {name: importlib.import_module(name).__version__ for name in modules}
