@@ -57,12 +57,13 @@ def export_onnx(
     try:
         convert_signature(signature, output)
     except Exception as exc:  # the converter raises anything from KeyError to its own errors
-        raise OnnxExportError(f"ONNX conversion failed: {type(exc).__name__}: {exc}") from exc
+        raise OnnxExportError(f"ONNX conversion failed: {_one_line(exc)}") from exc
     seconds = time.monotonic() - start
     try:
         probabilities = run_onnx(load_onnx(output), images)
     except Exception as exc:  # onnxruntime's errors share no public base class
-        raise OnnxExportError(f"{ONNX_FILE} does not run in ONNX Runtime: {exc}") from exc
+        problem = f"{ONNX_FILE} does not run in ONNX Runtime: {_one_line(exc)}"
+        raise OnnxExportError(problem) from exc
     parity = compare(expected, probabilities)
     if not parity.holds(PARITY_TOLERANCE):
         raise OnnxExportError(
@@ -88,3 +89,7 @@ def _converter_versions() -> dict[str, str]:
     # Module versions, not distribution ones: onnxruntime may be installed as onnxruntime-gpu.
     modules = ("tf2onnx", "onnx", "onnxruntime")
     return {name: importlib.import_module(name).__version__ for name in modules}
+
+
+def _one_line(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"

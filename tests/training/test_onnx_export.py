@@ -87,3 +87,17 @@ def test_a_conversion_that_does_not_match_is_not_published(
     assert store.models() == []
     leftovers = [p for p in store.root.rglob("*") if p.is_file() and p.name != ".lock"]
     assert leftovers == []
+
+
+def test_a_conversion_that_fails_is_reported_in_one_line(
+    trained_store: TrainedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_convert(*args: object) -> None:
+        raise ValueError("unsupported op\nsee the log")
+
+    monkeypatch.setattr(onnx_export, "convert_signature", broken_convert)
+    signature = load_signature(trained_store.store.version_dir("fashion", trained_store.version))
+    images = np.zeros((2, 28, 28, 1), dtype=np.uint8)
+    with pytest.raises(OnnxExportError) as refused:
+        onnx_export.export_onnx(tmp_path, signature, images, run_signature(signature, images))
+    assert str(refused.value) == "ONNX conversion failed: ValueError: unsupported op see the log"
