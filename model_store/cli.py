@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from model_store.errors import CorruptVersion, InvalidName, ModelStoreError
 from model_store.schema import ModelMetadata
 from model_store.store import STORE_ENV, ModelStore, default_store_root
+from model_store.verify import loads_checked
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -165,8 +166,10 @@ def cmd_verify(store: ModelStore, args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"{args.name} version {version}: {problem}", file=sys.stderr)
         return EXIT_FAILED
-    checked = "checksums" if args.no_load else "checksums and SavedModel load"
-    print(f"{args.name} version {version}: ok ({checked})")
+    checked = ["checksums"]
+    if not args.no_load:
+        checked += loads_checked(store.version_dir(args.name, version))
+    print(f"{args.name} version {version}: ok ({', '.join(checked)})")
     return EXIT_OK
 
 
@@ -213,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = add("rollback", cmd_rollback, "move an alias back to its previous version")
     rollback.add_argument("name")
     rollback.add_argument("--alias", default="stable", help="alias to move (default: stable)")
-    verify = add("verify", cmd_verify, "check a version's checksums and load its SavedModel")
+    verify = add(
+        "verify", cmd_verify, "check a version's checksums, load its SavedModel and model.onnx"
+    )
     verify.add_argument("name")
     verify.add_argument("ref", nargs="?", default="latest", help="version, alias or 'latest'")
     verify.add_argument("--no-load", action="store_true", help="checksums only, no TensorFlow")

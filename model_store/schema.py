@@ -96,6 +96,20 @@ class LibraryVersions(_Strict):
     python: str
 
 
+class OnnxExport(_Strict):
+    """`model.onnx`, the serving signature converted to ONNX, and how closely it agreed with
+    the SavedModel on the evaluation set when the version was published."""
+
+    opset: int = Field(ge=1)
+    images: int = Field(ge=0)  # evaluation images both artifacts were run on
+    max_abs_difference: float = Field(ge=0)
+    top1_agreement: float = Field(ge=0, le=1)  # fraction of those images with the same top-1
+    tolerance: float = Field(gt=0)  # the largest max_abs_difference publishing accepted
+    seconds: float = Field(ge=0)  # conversion time
+    # Versions of the converter and of the runtime that proved it: tf2onnx, onnx, onnxruntime.
+    converter_versions: dict[str, str]
+
+
 class ModelMetadata(_Strict):
     """Everything in `<root>/<name>/<version>/metadata.json`."""
 
@@ -114,6 +128,8 @@ class ModelMetadata(_Strict):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     # sha256 of every servable file, by path relative to the version directory.
     files: dict[str, str] = Field(default_factory=dict)
+    # None for versions published without model.onnx (all those from before ONNX export).
+    onnx: OnnxExport | None = None
 
     @field_validator("name")
     @classmethod

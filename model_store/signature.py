@@ -8,6 +8,9 @@ temperature T and (when trained with it) averaging over the horizontal mirror al
 the graph, so any server that calls the signature serves what was evaluated. These names are the
 wire names TF Serving and Open Inference Protocol clients see; renaming one breaks every store
 already published and every client written against it.
+
+A version published with an ONNX export also holds `model.onnx`: the same signature converted
+(same input and output names, dtypes and shapes), proven equal to it at publish.
 """
 
 from __future__ import annotations
@@ -17,3 +20,4 @@ from typing import Final
 SIGNATURE_NAME: Final = "serving_default"
 INPUT_NAME: Final = "pixels"
 OUTPUT_NAME: Final = "probabilities"
+ONNX_FILE: Final = "model.onnx"

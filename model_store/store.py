@@ -1,6 +1,6 @@
 """`ModelStore`: versioned models on disk, laid out the way TensorFlow Serving reads them.
 
-    <root>/<name>/<version>/{saved_model.pb, variables/, metadata.json, evaluation/}
+    <root>/<name>/<version>/{saved_model.pb, variables/, model.onnx, metadata.json, evaluation/}
     <root>/<name>/aliases.json          {"stable": 3}
     <root>/<name>/alias_history.json    {"stable": [1, 2]}  previous targets, oldest first
 
@@ -44,6 +44,7 @@ from model_store.fsutil import (
 )
 from model_store.names import LATEST, check_alias, check_name, check_version, parse_version_dir
 from model_store.schema import EVALUATION_DIR, METADATA_FILE, NAME_PATTERN, ModelMetadata
+from model_store.signature import ONNX_FILE
 from model_store.verify import REQUIRED_FILE, describe_error, read_metadata, verify_version
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,15 @@ def _version_numbers(model_dir: Path) -> list[int]:
         return []
     found = (parse_version_dir(entry.name) for entry in entries if entry.is_dir())
     return sorted(version for version in found if version is not None)
+
+
+def _check_onnx_record(staged: Path, metadata: ModelMetadata) -> None:
+    """model.onnx is published only with the record of its parity check, and vice versa."""
+    has_file = (staged / ONNX_FILE).is_file()
+    if has_file and metadata.onnx is None:
+        raise PublishError(f"{staged / ONNX_FILE} comes without its parity record (metadata.onnx)")
+    if metadata.onnx is not None and not has_file:
+        raise PublishError(f"metadata records an ONNX export but {staged} has no {ONNX_FILE}")
 
 
 class ModelStore:
@@ -215,6 +225,7 @@ class ModelStore:
             raise PublishError(f"metadata is for model {metadata.name!r}, not {name!r}")
         if not (staged / REQUIRED_FILE).is_file():
             raise PublishError(f"{staged} is not a SavedModel directory: no {REQUIRED_FILE}")
+        _check_onnx_record(staged, metadata)
         own = staged.name.startswith(STAGING_PREFIX) and staged.parent.resolve() == (
             model_dir.resolve()
         )

@@ -1,21 +1,33 @@
-"""Integrity checks of one published version: metadata, checksums and (optionally) a real load."""
+"""Integrity checks of one published version: metadata, checksums and (optionally) real loads
+of its SavedModel and model.onnx."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from model_store.checksums import is_safe_relative, servable_files, sha256_file
+from model_store.onnx_model import (
+    PARITY_TOLERANCE,
+    compare,
+    load_onnx,
+    onnxruntime_available,
+    run_onnx,
+)
 from model_store.schema import METADATA_FILE, ModelMetadata
-from model_store.signature import INPUT_NAME
+from model_store.signature import INPUT_NAME, ONNX_FILE, OUTPUT_NAME
 
 logger = logging.getLogger(__name__)
 
 REQUIRED_FILE = "saved_model.pb"
 REQUIRED_DIR = "variables"
 _SUM_TOLERANCE = 1e-3
+_PROBES = 8  # images model.onnx and the SavedModel are compared on
 
 
 def describe_error(exc: Exception) -> str:
@@ -55,43 +67,117 @@ def check_files(version_dir: Path, metadata: ModelMetadata) -> list[str]:
     for relative in servable_files(version_dir):
         if relative not in metadata.files:
             problems.append(f"{relative} is not covered by the checksums in metadata.json")
+    if metadata.onnx is not None and ONNX_FILE not in metadata.files:
+        problems.append(f"metadata.json records an ONNX export but no {ONNX_FILE} checksum")
     return problems
 
 
 def check_load(version_dir: Path, metadata: ModelMetadata) -> list[str]:
-    """Load the SavedModel and call its signature on zeros of the metadata's input shape."""
-    import numpy as np
+    """Load and call every artifact of the version with the runtimes installed here: the
+    SavedModel with TensorFlow; model.onnx with ONNX Runtime, and against the SavedModel when
+    both are installed."""
+    problems: list[str] = []
+    signature = None
+    if _installed("tensorflow"):
+        signature, problems = _check_saved_model(version_dir, metadata)
+    else:
+        logger.warning("TensorFlow is not installed: %s was not loaded", REQUIRED_FILE)
+    if (version_dir / ONNX_FILE).is_file() and onnxruntime_available():
+        problems += _check_onnx(version_dir, metadata, signature)
+    return problems
+
+
+def loads_checked(version_dir: Path) -> list[str]:
+    """What `check_load` runs for this version here (it depends on what is installed)."""
+    tensorflow = _installed("tensorflow")
+    checked = ["SavedModel load"] if tensorflow else []
+    if (version_dir / ONNX_FILE).is_file() and onnxruntime_available():
+        checked.append(f"{ONNX_FILE} load")
+        if tensorflow:
+            checked.append(f"{ONNX_FILE} agreement with the SavedModel")
+    return checked
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _check_saved_model(version_dir: Path, metadata: ModelMetadata) -> tuple[Any, list[str]]:
+    """Load the SavedModel and call its signature on zeros of the metadata's input shape;
+    returns the signature when it answers soundly."""
     import tensorflow as tf  # lazily: the rest of model_store stays light
 
     try:
         loaded = tf.saved_model.load(str(version_dir))
     except Exception as exc:
-        return [f"SavedModel does not load: {type(exc).__name__}: {exc}"]
+        return None, [f"SavedModel does not load: {type(exc).__name__}: {exc}"]
     if metadata.signature not in loaded.signatures:
         found = ", ".join(sorted(loaded.signatures)) or "none"
-        return [f"SavedModel has no signature {metadata.signature!r} (found: {found})"]
+        return None, [f"SavedModel has no signature {metadata.signature!r} (found: {found})"]
+    signature = loaded.signatures[metadata.signature]
+    signature._loaded_module = loaded  # keep the variables alive as long as the function
     spec = metadata.input
     pixels = tf.zeros([2, spec.height, spec.width, spec.channels], dtype=tf.uint8)
     try:
-        outputs = loaded.signatures[metadata.signature](**{INPUT_NAME: pixels})
+        outputs = signature(**{INPUT_NAME: pixels})
     except Exception as exc:
-        return [
+        return None, [
             f"signature {metadata.signature!r} fails on uint8 pixels "
             f"[2, {spec.height}, {spec.width}, {spec.channels}]: {type(exc).__name__}: {exc}"
         ]
     if metadata.output not in outputs:
-        return [f"signature output has no {metadata.output!r} (found: {', '.join(outputs)})"]
-    probabilities = np.asarray(outputs[metadata.output].numpy())
-    expected = (2, len(metadata.labels))
-    if probabilities.shape != expected:
+        return None, [f"signature output has no {metadata.output!r} (found: {', '.join(outputs)})"]
+    probabilities = outputs[metadata.output].numpy()
+    problems = _check_probabilities(metadata.output, probabilities, len(pixels), metadata)
+    return (None if problems else signature), problems
+
+
+def _check_onnx(version_dir: Path, metadata: ModelMetadata, signature: Any) -> list[str]:
+    """Load model.onnx, call it on a few images and, given the SavedModel's `signature`,
+    require the agreement publishing required."""
+    spec = metadata.input
+    images = _probe_images(spec.height, spec.width, spec.channels)
+    try:
+        probabilities = run_onnx(load_onnx(version_dir / ONNX_FILE, intra_op_threads=1), images)
+    except Exception as exc:  # onnxruntime's errors share no public base class
+        return [f"{ONNX_FILE} does not load or run in ONNX Runtime: {' '.join(str(exc).split())}"]
+    problems = _check_probabilities(
+        f"{ONNX_FILE} {OUTPUT_NAME}", probabilities, len(images), metadata
+    )
+    if problems or signature is None:
+        return problems
+    import tensorflow as tf
+
+    expected = signature(**{INPUT_NAME: tf.constant(images)})[metadata.output].numpy()
+    tolerance = metadata.onnx.tolerance if metadata.onnx else PARITY_TOLERANCE
+    parity = compare(expected, probabilities)
+    if not parity.holds(tolerance):
+        return [f"{ONNX_FILE} disagrees with the SavedModel: {parity.describe(tolerance)}"]
+    return []
+
+
+def _probe_images(height: int, width: int, channels: int) -> np.ndarray:
+    """Black, white and seeded noise images: the same few every time."""
+    noise = np.random.default_rng(0).integers(0, 256, (_PROBES - 2, height, width, channels))
+    plain = np.stack([np.zeros((height, width, channels)), np.full((height, width, channels), 255)])
+    return np.concatenate([plain, noise]).astype(np.uint8)
+
+
+def _check_probabilities(
+    name: str, probabilities: np.ndarray, rows: int, metadata: ModelMetadata
+) -> list[str]:
+    """One row per image over the metadata's labels, each a probability distribution."""
+    probabilities = np.asarray(probabilities)
+    classes = len(metadata.labels)
+    if probabilities.shape != (rows, classes):
         return [
-            f"{metadata.output} has shape {list(probabilities.shape)}, expected "
-            f"[batch, {len(metadata.labels)}] for {len(metadata.labels)} labels"
+            f"{name} has shape {list(probabilities.shape)}, expected "
+            f"[batch, {classes}] for {classes} labels"
         ]
     if not np.all(np.isfinite(probabilities)) or np.any(probabilities < 0):
-        return [f"{metadata.output} contains negative or non-finite values"]
+        return [f"{name} contains negative or non-finite values"]
     if np.any(np.abs(probabilities.sum(axis=-1) - 1.0) > _SUM_TOLERANCE):
-        return [f"{metadata.output} rows do not sum to 1"]
+        return [f"{name} rows do not sum to 1"]
     return []
 
 

@@ -174,6 +174,12 @@ def _train(args: argparse.Namespace) -> int:
         f"  profile {config.profile}: {metadata.training.epochs_run} epochs in "
         f"{metadata.training.seconds:.0f} s; {time.monotonic() - started:.0f} s in all"
     )
+    if metadata.onnx is not None:
+        onnx = metadata.onnx
+        print(
+            f"  model.onnx: max abs difference {onnx.max_abs_difference:.2g} from the SavedModel,"
+            f" same top-1 on all {onnx.images} test images"
+        )
     print(f"  report: {version_dir / 'evaluation' / 'report.md'}")
     return 0
 
@@ -208,7 +214,7 @@ def _describe(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("tensorflow", "absl"):
+    for noisy in ("tensorflow", "absl", "tf2onnx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:

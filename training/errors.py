@@ -13,3 +13,8 @@ class DatasetError(TrainingError):
 
 class ProfileError(TrainingError):
     """An unknown profile name or an unreadable profile file."""
+
+
+class OnnxExportError(TrainingError):
+    """The model could not be converted to ONNX, or ONNX Runtime does not reproduce the
+    SavedModel's outputs; the version is not published."""

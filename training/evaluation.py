@@ -4,7 +4,7 @@
 (temperature-scaled) model, plus the unscaled ones, and writes:
 
     report.json            every number below, the confusion matrix and reliability bins
-    report.md              the same for people, linking the figures
+    report.md              the same for people, linking the figures (and the ONNX parity)
     confusion_matrix.png   learning_curves.png   reliability.png
     predictions.npz        indices, labels, probabilities (float32)
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_store.schema import ClassMetrics, TestMetrics
+from model_store.schema import ClassMetrics, OnnxExport, TestMetrics
 from training.calibration import (
     expected_calibration_error,
     negative_log_likelihood,
@@ -62,8 +62,12 @@ def write_evaluation(
     history: dict[str, list[float]],
     indices: np.ndarray,
     temperature: float,
+    onnx: OnnxExport | None = None,
 ) -> TestMetrics:
-    """Compute the test metrics, write every evaluation file into `out_dir`, return the metrics."""
+    """Compute the test metrics, write every evaluation file into `out_dir`, return the metrics.
+
+    `onnx` is the parity of the version's model.onnx with the SavedModel, reported beside them.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     y = np.asarray(labels, dtype=np.int64).ravel()
@@ -129,9 +133,12 @@ def write_evaluation(
         },
         "history": {key: [float(v) for v in values] for key, values in history.items()},
         "figures": [CONFUSION_PNG, CURVES_PNG, RELIABILITY_PNG],
+        "onnx": None if onnx is None else onnx.model_dump(mode="json"),
     }
     (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / REPORT_MD).write_text(_markdown(report, metrics, matrix, label_names))
+    (out_dir / REPORT_MD).write_text(
+        _markdown(report, metrics, matrix, label_names) + _onnx_markdown(onnx)
+    )
     logger.info(
         "evaluated %d examples: accuracy %.4f, macro F1 %.4f, ECE %.4f -> %.4f (T=%.3f)",
         len(y), metrics.accuracy, metrics.macro_f1, ece_before, ece_after, temperature,
@@ -206,6 +213,28 @@ def _markdown(
         "## Learning curves",
         "",
         "![learning curves](learning_curves.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _onnx_markdown(onnx: OnnxExport | None) -> str:
+    if onnx is None:
+        return ""
+    agreeing = round(onnx.top1_agreement * onnx.images)
+    versions = ", ".join(f"{name} {number}" for name, number in onnx.converter_versions.items())
+    lines = [
+        "",
+        "## ONNX export",
+        "",
+        f"model.onnx (opset {onnx.opset}, {versions}) was run on the {onnx.images} test images "
+        "and compared with the SavedModel before publishing:",
+        "",
+        "| | value | required |",
+        "|---|---|---|",
+        f"| max abs difference of a probability | {onnx.max_abs_difference:.3g} "
+        f"| <= {onnx.tolerance:g} |",
+        f"| same top-1 class | {agreeing}/{onnx.images} | all |",
         "",
     ]
     return "\n".join(lines)

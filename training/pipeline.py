@@ -1,7 +1,8 @@
 """Train -> calibrate -> export -> evaluate the exported signature -> publish; and re-evaluate.
 
 The test metrics are always computed by running the SavedModel's own serving signature, so
-the numbers in metadata.json describe exactly what will be served.
+the numbers in metadata.json describe exactly what will be served. The same signature converted
+to ONNX is published beside it only if it gives the same outputs on the whole test set.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from training.datasets import Dataset, Split, load_dataset
 from training.errors import TrainingError
 from training.evaluation import REPORT_JSON, write_evaluation
 from training.export import export_saved_model, load_signature, run_signature
+from training.onnx_export import export_onnx
 from training.train import fit, predict_logits
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,9 @@ def train_and_publish(
     test_logits = predict_logits(result.model, data.test.images)
     with store.staging(model_name) as staged:
         export_saved_model(result.model, staged, temperature, data.input)
-        probabilities = run_signature(load_signature(staged), data.test.images)
+        signature = load_signature(staged)
+        probabilities = run_signature(signature, data.test.images)
+        onnx = export_onnx(staged, signature, data.test.images, probabilities)
         test_metrics = write_evaluation(
             staged / EVALUATION_DIR,
             labels=data.test.labels,
@@ -68,6 +72,7 @@ def train_and_publish(
             history=result.history,
             indices=data.test.indices,
             temperature=temperature,
+            onnx=onnx,
         )
         metadata = ModelMetadata(
             name=model_name,
@@ -91,6 +96,7 @@ def train_and_publish(
                 keras=keras.__version__,
                 python=platform.python_version(),
             ),
+            onnx=onnx,
         )
         return store.publish(model_name, staged, metadata)
 
@@ -122,6 +128,7 @@ def evaluate_version(
             history=_recorded_history(version_dir / EVALUATION_DIR / REPORT_JSON),
             indices=data.test.indices,
             temperature=temperature,
+            onnx=metadata.onnx,  # the parity proven at publish; model.onnx has not changed
         )
         store.replace_evaluation(name, version, scratch / EVALUATION_DIR)
     return metrics

@@ -27,10 +27,12 @@ from model_store import (
     InvalidName,
     ModelNotFound,
     ModelStore,
+    OnnxExport,
     PublishError,
     VersionNotFound,
     default_store_root,
 )
+from model_store.signature import ONNX_FILE
 
 
 def test_publish_list_and_resolve(store: ModelStore) -> None:
@@ -129,6 +131,28 @@ def test_publish_refuses_wrong_name_and_non_savedmodel(store: ModelStore, tmp_pa
     with pytest.raises(PublishError, match=r"saved_model\.pb"):
         store.publish("fashion", empty, make_metadata())
     assert tree_snapshot(store.root) == {}
+
+
+def test_onnx_model_and_its_parity_record_are_published_together(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    record = OnnxExport(
+        opset=17, images=20, max_abs_difference=5e-7, top1_agreement=1.0, tolerance=1e-4,
+        seconds=0.4, converter_versions={"tf2onnx": "1.17.0"},
+    )  # fmt: skip
+    with_record = make_metadata().model_copy(update={"onnx": record})
+    source = write_fake_savedmodel(tmp_path / "export")
+    with pytest.raises(PublishError, match=r"records an ONNX export but .* has no model\.onnx"):
+        store.publish("fashion", source, with_record)
+    (source / ONNX_FILE).write_bytes(b"onnx graph")
+    with pytest.raises(PublishError, match=r"model\.onnx comes without its parity record"):
+        store.publish("fashion", source, make_metadata())
+    assert tree_snapshot(store.root) == {}
+
+    published = store.publish("fashion", source, with_record)
+    assert published.onnx == record and ONNX_FILE in published.files
+    assert store.metadata("fashion", 1) == published
+    assert store.verify("fashion", 1, load=False) == []
 
 
 @pytest.mark.parametrize("layout", ["root_is_a_file", "root_below_a_file"])

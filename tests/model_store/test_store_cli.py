@@ -96,7 +96,7 @@ def test_verify_loads_the_savedmodel(store: ModelStore, tmp_path: Path) -> None:
     store.publish("fashion", build_tiny_savedmodel(tmp_path / "export"), make_metadata())
     result = run_cli("--store", str(store.root), "verify", "fashion", "latest")
     assert result.returncode == 0, result.stderr
-    assert "fashion version 1: ok (checksums and SavedModel load)" in result.stdout
+    assert "fashion version 1: ok (checksums, SavedModel load)" in result.stdout
 
 
 def test_gc(populated: ModelStore) -> None:

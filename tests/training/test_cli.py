@@ -109,6 +109,7 @@ def test_train_then_evaluate_an_image_folder(tmp_path: Path) -> None:
     result = run_cli("train", *args, "--image-size", "24", "--color-mode", "RGB")
     assert result.returncode == 0, result.stderr
     assert "published shapes version 1" in result.stdout
+    assert "model.onnx: max abs difference" in result.stdout
     assert "test accuracy" in result.stdout and "ECE" in result.stdout
     assert (store / "shapes" / "1" / "saved_model.pb").is_file()
     assert (store / "shapes" / "1" / "evaluation" / "report.md").is_file()

@@ -113,6 +113,7 @@ def test_evaluate_version_refreshes_only_the_evaluation(
 
     assert_same_metrics(metrics, trained_store.metadata.metrics.test)
     assert (evaluation / "report.md").is_file() and not (evaluation / "stale.txt").exists()
+    assert "## ONNX export" in (evaluation / "report.md").read_text()  # the publish-time parity
     report = json.loads((evaluation / "report.json").read_text())
     assert len(report["history"]["loss"]) == 1  # the learning curves survive re-evaluation
     assert (version_dir / METADATA_FILE).read_bytes() == metadata_bytes
