@@ -8,6 +8,7 @@ model_store stays importable without it.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -27,16 +28,31 @@ def onnxruntime_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def load_onnx(path: Path, *, intra_op_threads: int = 0) -> onnxruntime.InferenceSession:
-    """A CPU session for `path`. `intra_op_threads` 0 lets ONNX Runtime take one thread per
-    physical core; operators run one after another, the graph being a single chain."""
+CPU_PROVIDER: Final = "CPUExecutionProvider"
+CUDA_PROVIDER: Final = "CUDAExecutionProvider"
+
+
+def load_onnx(
+    path: Path, *, intra_op_threads: int = 0, providers: Sequence[str] = (CPU_PROVIDER,)
+) -> onnxruntime.InferenceSession:
+    """A session for `path`, on the CPU unless `providers` says otherwise. `intra_op_threads`
+    is the threads one operator may use, the calling one included (0 lets ONNX Runtime take
+    one per physical core); operators run one after another, the graph being a single chain."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=list(providers))
+
+
+def cuda_provider_installed() -> bool:
+    """Whether this onnxruntime can run on a GPU at all (onnxruntime-gpu lists the CUDA
+    provider whether or not a GPU is visible)."""
+    import onnxruntime as ort
+
+    return CUDA_PROVIDER in ort.get_available_providers()
 
 
 def run_onnx(

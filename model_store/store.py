@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from model_store import aliases as alias_files
@@ -167,9 +167,12 @@ class ModelStore:
         """Each alias's previous targets, oldest first (what `rollback` walks back through)."""
         return alias_files.read_history(self._model_dir(name))
 
-    def verify(self, name: str, version: int, load: bool = True) -> list[str]:
-        """Problems with a version (checksums, layout and, with `load`, the SavedModel)."""
-        return verify_version(self.version_dir(name, version), name, version, load)
+    def verify(
+        self, name: str, version: int, load: bool = True, exclude: Collection[str] = ()
+    ) -> list[str]:
+        """Problems with a version (checksums, layout and, with `load`, the SavedModel), but
+        none about the files in `exclude` (which the caller checks itself)."""
+        return verify_version(self.version_dir(name, version), name, version, load, exclude)
 
     # Writing -----------------------------------------------------------------------------
 

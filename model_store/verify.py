@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,14 @@ def read_metadata(version_dir: Path) -> ModelMetadata:
     return ModelMetadata.model_validate_json((version_dir / METADATA_FILE).read_bytes())
 
 
-def check_files(version_dir: Path, metadata: ModelMetadata) -> list[str]:
-    """Checksummed files present and matching, nothing servable missing or unaccounted for."""
+def check_files(
+    version_dir: Path, metadata: ModelMetadata, exclude: Collection[str] = ()
+) -> list[str]:
+    """Checksummed files present and matching, nothing servable missing or unaccounted for.
+
+    Files in `exclude` are not looked at (a server checks model.onnx on its own, with
+    `check_file`, so that a damaged one costs only the ONNX Runtime path).
+    """
     problems = []
     if not (version_dir / REQUIRED_FILE).is_file():
         problems.append(f"{REQUIRED_FILE} is missing")
@@ -55,21 +62,32 @@ def check_files(version_dir: Path, metadata: ModelMetadata) -> list[str]:
     if not metadata.files:
         problems.append("metadata.json lists no file checksums")
     for relative, expected in sorted(metadata.files.items()):
+        if relative in exclude:
+            continue
         if not is_safe_relative(relative):
             problems.append(f"checksum entry {relative!r} points outside the version")
             continue
-        path = version_dir / relative
-        if not path.is_file():
-            if relative != REQUIRED_FILE:  # already reported above
-                problems.append(f"{relative} is missing")
-        elif sha256_file(path) != expected:
-            problems.append(f"{relative} does not match its checksum (modified or corrupt)")
+        if relative == REQUIRED_FILE and not (version_dir / relative).is_file():
+            continue  # reported above
+        problem = check_file(version_dir, relative, expected)
+        if problem is not None:
+            problems.append(problem)
     for relative in servable_files(version_dir):
-        if relative not in metadata.files:
+        if relative not in metadata.files and relative not in exclude:
             problems.append(f"{relative} is not covered by the checksums in metadata.json")
-    if metadata.onnx is not None and ONNX_FILE not in metadata.files:
+    if metadata.onnx is not None and ONNX_FILE not in metadata.files and ONNX_FILE not in exclude:
         problems.append(f"metadata.json records an ONNX export but no {ONNX_FILE} checksum")
     return problems
+
+
+def check_file(version_dir: Path, relative: str, expected: str) -> str | None:
+    """The problem with one checksummed file (missing, or not matching `expected`), if any."""
+    path = version_dir / relative
+    if not path.is_file():
+        return f"{relative} is missing"
+    if sha256_file(path) != expected:
+        return f"{relative} does not match its checksum (modified or corrupt)"
+    return None
 
 
 def check_load(version_dir: Path, metadata: ModelMetadata) -> list[str]:
@@ -181,8 +199,11 @@ def _check_probabilities(
     return []
 
 
-def verify_version(version_dir: Path, name: str, version: int, load: bool) -> list[str]:
-    """Every problem found with a version directory; an empty list means it is sound."""
+def verify_version(
+    version_dir: Path, name: str, version: int, load: bool, exclude: Collection[str] = ()
+) -> list[str]:
+    """Every problem found with a version directory (but the files in `exclude`, which
+    `check_files` skips); an empty list means it is sound."""
     try:
         metadata = read_metadata(version_dir)
     except (OSError, ValueError) as exc:
@@ -192,7 +213,7 @@ def verify_version(version_dir: Path, name: str, version: int, load: bool) -> li
         problems.append(f"metadata.json names model {metadata.name!r}, not {name!r}")
     if metadata.version != version:
         problems.append(f"metadata.json says version {metadata.version}, not {version}")
-    problems += check_files(version_dir, metadata)
+    problems += check_files(version_dir, metadata, exclude)
     if load and not problems:
         problems += check_load(version_dir, metadata)
     logger.debug("verified %s: %d problem(s)", version_dir, len(problems))
