@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -14,6 +14,8 @@ from model_store.preprocessing import DEFAULT_MAX_ASPECT_RATIO, DEFAULT_MAX_PIXE
 from model_store.schema import NAME_PATTERN
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+Runtime = Literal["auto", "onnxruntime", "tensorflow"]
+RUNTIME_SETTINGS: tuple[str, ...] = get_args(Runtime)
 _DEFAULT_BUFFERED_BODY_BYTES = 256 * 1024 * 1024
 
 
@@ -154,15 +156,27 @@ class Settings(BaseSettings):
     )
     decode_threads: int = Field(default=2, ge=1, le=256)
 
-    # TensorFlow CPU threads; only applies on CPU and before TensorFlow first runs.
+    runtime: Runtime = Field(
+        default="auto",
+        description=(
+            "What runs each loaded version: `onnxruntime` its model.onnx, `tensorflow` its "
+            "SavedModel; `auto` ONNX Runtime for versions published with model.onnx (falling "
+            "back to TensorFlow, with a warning and a counted reload failure, if it is damaged) "
+            "and TensorFlow for older ones. With `onnxruntime`, a version without a sound "
+            "model.onnx fails to load."
+        ),
+    )
+    # Model CPU threads, for both runtimes; TensorFlow takes them only on CPU and before it
+    # first runs.
     intra_op_threads: int | None = Field(
         default=None,
         ge=0,
         le=1024,
         description=(
-            "Threads one model op may use. Unset: one fewer than the CPU cores this process "
-            "may run on (at least 1), leaving a core to the event loop that parses requests "
-            "and decodes images; 0 lets TensorFlow choose (all cores)."
+            "Threads one model op may use (ONNX Runtime counts the calling thread). Unset: one "
+            "fewer than the CPU cores this process may run on (at least 1), leaving a core to "
+            "the event loop that parses requests and decodes images; 0 lets the runtime choose "
+            "(all cores)."
         ),
     )
     inter_op_threads: int | None = Field(
@@ -170,8 +184,9 @@ class Settings(BaseSettings):
         ge=0,
         le=1024,
         description=(
-            "Model ops run side by side. Unset: 1 (the batcher makes one model call at a "
-            "time and the CNN is a chain of ops); 0 lets TensorFlow choose."
+            "TensorFlow model ops run side by side. Unset: 1 (the batcher makes one model call "
+            "at a time and the CNN is a chain of ops); 0 lets TensorFlow choose. ONNX Runtime "
+            "always runs the ops one after another."
         ),
     )
 
@@ -227,6 +242,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"TAGGER_AUTH_EXEMPT_PATHS entry {path!r} must start with '/'")
         return tuple(value or ())
 
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _runtime_known(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in RUNTIME_SETTINGS:
+                raise ValueError(
+                    f"TAGGER_RUNTIME {value!r} must be one of {', '.join(RUNTIME_SETTINGS)}"
+                )
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level_known(cls, value: str) -> str:
@@ -279,7 +305,8 @@ class Settings(BaseSettings):
 
     @property
     def tf_intra_op_threads(self) -> int:
-        """TAGGER_INTRA_OP_THREADS, or the cores less the one the event loop keeps."""
+        """TAGGER_INTRA_OP_THREADS, or the cores less the one the event loop keeps (both
+        runtimes use it)."""
         if self.intra_op_threads is not None:
             return self.intra_op_threads
         return max(1, _usable_cpus() - 1)

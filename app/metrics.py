@@ -89,13 +89,15 @@ class Metrics:
         self._prediction_children: dict[tuple[str, str], Counter] = {}
         self.model_info = Gauge(
             "tagger_model_info",
-            "1 for the version being served.",
-            ["model", "version"],
+            "1 for the version being served, with the runtime it runs in "
+            "(onnxruntime or tensorflow).",
+            ["model", "version", "runtime"],
             registry=r,
         )
         self.reload_failures = Counter(
             "tagger_model_reload_failures_total",
-            "Model versions that failed to load or warm.",
+            "Model versions that failed to load or warm, and versions whose model.onnx did "
+            "(served through TensorFlow instead).",
             ["model"],
             registry=r,
         )

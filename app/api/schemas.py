@@ -43,6 +43,11 @@ class ModelSummary(BaseModel):
     )
     served_alias: str | None = Field(default=None, description="alias followed; None = latest")
     loaded_versions: list[int] = Field(default_factory=list)
+    runtime: str | None = Field(
+        default=None,
+        description="what runs served_version: onnxruntime or tensorflow (None when not served)",
+        examples=["onnxruntime"],
+    )
 
 
 class ModelList(BaseModel):
@@ -61,6 +66,11 @@ class VersionDetail(BaseModel):
     preprocessing: dict[str, Any]
     test_metrics: dict[str, Any]
     training: dict[str, Any]
+    runtime: str | None = Field(
+        default=None,
+        description="what runs this version here: onnxruntime or tensorflow (None unless loaded)",
+        examples=["onnxruntime"],
+    )
 
 
 class Health(BaseModel):

@@ -75,6 +75,13 @@ class ModelManager:
             versions.add(self.served.version)
         return sorted(versions)
 
+    def runtime_of(self, version: int) -> str | None:
+        """The runtime a loaded version runs in (onnxruntime or tensorflow); None if unloaded."""
+        servable = self._pinned.get(version)
+        if servable is None and self.served is not None and self.served.version == version:
+            servable = self.served
+        return servable.model.runtime if servable is not None else None
+
     def start(self) -> None:
         """Begin loading the served version and watching the store, in the background."""
         self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="model-watcher")
@@ -252,11 +259,13 @@ class ModelManager:
 
     def _serve(self, servable: Servable, why: str) -> None:
         old, self.served = self.served, servable
-        self.metrics.model_info.labels(self.name, str(servable.version)).set(1)
+        model = servable.model
+        self.metrics.model_info.labels(self.name, str(model.version), model.runtime).set(1)
         if old is not None:
-            self.metrics.model_info.remove(self.name, str(old.version))
+            self.metrics.model_info.remove(self.name, str(old.version), old.model.runtime)
             self._retire(old)
-        logger.info("serving %s v%d (%s)", self.name, servable.version, why)
+        where = f"{model.runtime} ({model.device})"
+        logger.info("serving %s v%d in %s (%s)", self.name, model.version, where, why)
 
     def _set_fallback(self, fallback: Fallback | None) -> None:
         """Record (and log once) that the served version stands in for a failed target."""
@@ -286,6 +295,8 @@ class ModelManager:
             logger.error("loading %s v%d failed: %s", self.name, version, exc, exc_info=True)
             raise
         self._failures.clear(version)
+        if model.onnx_failure is not None:  # served, but through TensorFlow (logged on load)
+            self.metrics.reload_failures.labels(self.name).inc()
         return start_servable(settings, self.name, model, self.metrics, self._hook)
 
     def _retire(self, servable: Servable) -> None:

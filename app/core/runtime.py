@@ -1,24 +1,46 @@
-"""A loaded model version: SavedModel + metadata + a predict function, placed on GPU or CPU."""
+"""A loaded model version: metadata + a predict function, run by ONNX Runtime or TensorFlow.
+
+`choose_runtime` picks the runtime per version (TAGGER_RUNTIME); `load_onnx_model` and
+`load_saved_model` load one version in it. Neither runtime is imported before a version needs
+it, so a process serving model.onnx never imports TensorFlow.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 from model_store.errors import CorruptVersion
+from model_store.onnx_model import (
+    CPU_PROVIDER,
+    CUDA_PROVIDER,
+    cuda_provider_installed,
+    load_onnx,
+    onnxruntime_available,
+)
 from model_store.schema import ModelMetadata
-from model_store.signature import INPUT_NAME
+from model_store.signature import INPUT_NAME, ONNX_FILE
+from model_store.verify import check_file
 
 logger = logging.getLogger(__name__)
 
+ONNXRUNTIME: Final = "onnxruntime"
+TENSORFLOW: Final = "tensorflow"
+
 _configured = threading.Lock()
 _device: str | None = None
+
+
+class RuntimeUnavailable(Exception):
+    """The version cannot run in the runtime TAGGER_RUNTIME asks for."""
 
 
 def configure_tensorflow(intra_op_threads: int = 0, inter_op_threads: int = 0) -> str:
@@ -58,8 +80,12 @@ class LoadedModel:
     version: int
     metadata: ModelMetadata
     directory: Path
-    _function: Any = field(repr=False)
-    _saved_model: Any = field(repr=False)
+    runtime: str  # ONNXRUNTIME or TENSORFLOW
+    device: str  # where it runs: "CPU", "GPU x1", "CUDAExecutionProvider" ...
+    _run: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    _artifact: Any = field(repr=False)  # the session or SavedModel `_run` needs alive
+    # Why `auto` serves this version through TensorFlow although it has model.onnx.
+    onnx_failure: str | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -72,10 +98,7 @@ class LoadedModel:
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 `[n, H, W, C]` -> float32 probabilities `[n, len(labels)]`."""
-        import tensorflow as tf
-
-        outputs = self._function(**{INPUT_NAME: tf.constant(pixels, dtype=tf.uint8)})
-        return np.asarray(outputs[self.metadata.output].numpy(), dtype=np.float32)
+        return self._run(pixels)
 
     def check_output(self, batch_size: int, probabilities: np.ndarray) -> None:
         """Raise CorruptVersion unless a batch's output has the shape and values it should."""
@@ -89,16 +112,118 @@ class LoadedModel:
             raise CorruptVersion(f"{self.name} v{self.version} returned non-finite values")
 
 
-def load_model(store: Any, name: str, version: int, verify: bool = True) -> LoadedModel:
-    """Read metadata, check the files' checksums, load the SavedModel (blocking: call off-loop)."""
-    import tensorflow as tf
+def has_onnx(metadata: ModelMetadata) -> bool:
+    """Whether the version was published with model.onnx (older versions were not)."""
+    return ONNX_FILE in metadata.files
 
+
+def choose_runtime(
+    setting: str, name: str, version: int, metadata: ModelMetadata, onnx_refused: str | None
+) -> str:
+    """The runtime a version loads in, for TAGGER_RUNTIME `setting`.
+
+    `onnx_refused` says why ONNX Runtime should not run models here (None when it may, see
+    `onnxruntime_refusal`); `auto` then keeps to TensorFlow, `onnxruntime` refuses the version.
+    """
+    if setting == TENSORFLOW:
+        return TENSORFLOW
+    if setting == ONNXRUNTIME:
+        if not has_onnx(metadata):
+            raise RuntimeUnavailable(
+                f"{name} v{version} has no {ONNX_FILE} (published before ONNX export); "
+                "TAGGER_RUNTIME=onnxruntime serves only versions with one: use auto or "
+                "tensorflow to serve it"
+            )
+        if onnx_refused is not None:
+            raise RuntimeUnavailable(f"TAGGER_RUNTIME=onnxruntime but {onnx_refused}")
+        return ONNXRUNTIME
+    return ONNXRUNTIME if has_onnx(metadata) and onnx_refused is None else TENSORFLOW
+
+
+def onnxruntime_refusal() -> str | None:
+    """Why ONNX Runtime should not run models in this process, or None when it may.
+
+    TensorFlow stays the GPU path: where a GPU is visible but this onnxruntime has no CUDA
+    provider (the CPU-only package), `auto` leaves the GPU to TensorFlow.
+    """
+    if not onnxruntime_available():
+        return "onnxruntime is not installed"
+    if nvidia_gpu_visible() and not cuda_provider_installed():
+        return "a GPU is visible and this onnxruntime has no CUDA provider (not onnxruntime-gpu)"
+    return None
+
+
+def nvidia_gpu_visible() -> bool:
+    """Whether this process can see an NVIDIA GPU (a device node, not hidden by
+    CUDA_VISIBLE_DEVICES), checked without importing any runtime."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return False
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+def onnx_providers() -> list[str]:
+    """CUDA first when onnxruntime-gpu is installed and a GPU is visible, else the CPU."""
+    if cuda_provider_installed() and nvidia_gpu_visible():
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    return [CPU_PROVIDER]
+
+
+def open_version(
+    store: Any, name: str, version: int, verify: bool = True
+) -> tuple[ModelMetadata, Path]:
+    """Read a version's metadata and check every file's checksum but model.onnx's, which only
+    the ONNX Runtime path needs (`load_onnx_model` checks it)."""
     metadata = store.metadata(name, version)
     directory = Path(store.version_dir(name, version))
     if verify:
-        problems = store.verify(name, version, load=False)
+        problems = store.verify(name, version, load=False, exclude=(ONNX_FILE,))
         if problems:
             raise CorruptVersion(f"{name} v{version} failed verification: {'; '.join(problems)}")
+    return metadata, directory
+
+
+def load_onnx_model(
+    name: str,
+    version: int,
+    metadata: ModelMetadata,
+    directory: Path,
+    intra_op_threads: int,
+    verify: bool = True,
+) -> LoadedModel:
+    """Check model.onnx's checksum and open an ONNX Runtime session on it (blocking)."""
+    if verify:
+        problem = check_file(directory, ONNX_FILE, metadata.files[ONNX_FILE])
+        if problem is not None:
+            raise CorruptVersion(f"{name} v{version} failed verification: {problem}")
+    try:
+        session = load_onnx(
+            directory / ONNX_FILE, intra_op_threads=intra_op_threads, providers=onnx_providers()
+        )
+    except Exception as exc:  # onnxruntime's errors share no public base class
+        reason = " ".join(str(exc).split())
+        raise CorruptVersion(f"{name} v{version} {ONNX_FILE} does not load: {reason}") from exc
+    outputs = [output.name for output in session.get_outputs()]
+    if metadata.output not in outputs:
+        raise CorruptVersion(f"{name} v{version} {ONNX_FILE} has no output {metadata.output!r}")
+    wanted = [metadata.output]
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        feed = {INPUT_NAME: np.ascontiguousarray(pixels, dtype=np.uint8)}
+        probabilities = session.run(wanted, feed)[0]
+        return np.asarray(probabilities, dtype=np.float32)
+
+    device = session.get_providers()[0]
+    return LoadedModel(name, version, metadata, directory, ONNXRUNTIME, device, run, session)
+
+
+def load_saved_model(
+    name: str, version: int, metadata: ModelMetadata, directory: Path, device: str
+) -> LoadedModel:
+    """Load the SavedModel's serving signature with TensorFlow (blocking; call
+    `configure_tensorflow` first, which returned `device`)."""
+    import tensorflow as tf
+
     try:
         saved_model = tf.saved_model.load(str(directory))
         function = saved_model.signatures[metadata.signature]
@@ -108,7 +233,13 @@ def load_model(store: Any, name: str, version: int, verify: bool = True) -> Load
         raise CorruptVersion(f"{name} v{version} could not be loaded: {exc}") from exc
     if metadata.output not in function.structured_outputs:
         raise CorruptVersion(f"{name} v{version} signature has no output {metadata.output!r}")
-    return LoadedModel(name, version, metadata, directory, function, saved_model)
+    output = metadata.output
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        outputs = function(**{INPUT_NAME: tf.constant(pixels, dtype=tf.uint8)})
+        return np.asarray(outputs[output].numpy(), dtype=np.float32)
+
+    return LoadedModel(name, version, metadata, directory, TENSORFLOW, device, run, saved_model)
 
 
 def freeze_heap() -> None:

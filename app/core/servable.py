@@ -12,10 +12,15 @@ import numpy as np
 from app.config import Settings
 from app.core.batcher import Batcher
 from app.core.runtime import (
+    ONNXRUNTIME,
     LoadedModel,
+    choose_runtime,
     configure_tensorflow,
     freeze_heap,
-    load_model,
+    load_onnx_model,
+    load_saved_model,
+    onnxruntime_refusal,
+    open_version,
     warmup_sizes,
 )
 from app.metrics import Metrics
@@ -41,14 +46,44 @@ class Servable:
 def load_and_warm(
     settings: Settings, store: Any, name: str, version: int, hook: PredictHook | None
 ) -> LoadedModel:
-    """Load a version and run it once at every warmup batch size (blocking: call on a thread)."""
-    configure_tensorflow(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
-    model = load_model(store, name, version)
+    """Load a version in the runtime TAGGER_RUNTIME chooses for it and run it once at every
+    warmup batch size (blocking: call on a thread).
+
+    With `auto`, a model.onnx that fails to load or warm leaves the version to TensorFlow;
+    the returned model says why in `onnx_failure`.
+    """
+    metadata, directory = open_version(store, name, version)
+    runtime = choose_runtime(settings.runtime, name, version, metadata, onnxruntime_refusal())
+    onnx_failure = None
+    if runtime == ONNXRUNTIME:
+        try:
+            model = load_onnx_model(
+                name, version, metadata, directory, settings.tf_intra_op_threads
+            )
+            return _warmed(model, settings, hook)
+        except Exception as exc:
+            if settings.runtime != "auto":
+                raise
+            onnx_failure = str(exc)
+            logger.warning(
+                "%s v%d: model.onnx cannot be served (%s); serving it through TensorFlow",
+                name,
+                version,
+                onnx_failure,
+            )
+    device = configure_tensorflow(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
+    model = load_saved_model(name, version, metadata, directory, device)
+    model.onnx_failure = onnx_failure
+    return _warmed(model, settings, hook)
+
+
+def _warmed(model: LoadedModel, settings: Settings, hook: PredictHook | None) -> LoadedModel:
     predict = _predict_fn(model, hook)
     for size in warmup_sizes(settings.max_batch_size):
         model.check_output(size, predict(np.zeros((size, *model.input_shape), np.uint8)))
     freeze_heap()
-    logger.info("loaded and warmed %s v%d", name, version)
+    where = f"{model.runtime} ({model.device})"
+    logger.info("loaded and warmed %s v%d in %s", model.name, model.version, where)
     return model
 
 

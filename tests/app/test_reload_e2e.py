@@ -13,6 +13,7 @@ from app_helpers import Evaluated, Server, encode, make_settings, run_server
 
 from model_store import ModelStore
 from model_store.schema import METADATA_FILE
+from model_store.signature import ONNX_FILE
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -20,7 +21,8 @@ URL = "/v1/models/fashion/classify"
 
 
 def republish(store: ModelStore, version: int, corrupt: bool = False) -> int:
-    """Publish a copy of `version` as a new version (optionally with a garbage SavedModel)."""
+    """Publish a copy of `version` as a new version (optionally with a garbage SavedModel and
+    model.onnx, checksummed as they are)."""
     source = store.version_dir("fashion", version)
     metadata = store.metadata("fashion", version)
     with store.staging("fashion") as staged:
@@ -28,6 +30,7 @@ def republish(store: ModelStore, version: int, corrupt: bool = False) -> int:
         (staged / METADATA_FILE).unlink()
         if corrupt:
             (staged / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+            (staged / ONNX_FILE).write_bytes(b"this is not an ONNX model")
         published = store.publish("fashion", staged, metadata.model_copy(update={"files": {}}))
     return published.version
 
@@ -64,11 +67,10 @@ async def test_a_new_version_is_swapped_in_without_failing_a_request(
         await server.until(lambda: all(len([s for s in c if s[1] == new]) > 2 for c in seen))
         stop.set()
         runs = await asyncio.gather(*clients)
-        assert server.metric("tagger_model_info", model="fashion", version=str(new)) == 1
+        info = {"model": "fashion", "runtime": "onnxruntime"}
+        assert server.metric("tagger_model_info", **info, version=str(new)) == 1
         assert (
-            server.registry.get_sample_value(
-                "tagger_model_info", {"model": "fashion", "version": str(old)}
-            )
+            server.registry.get_sample_value("tagger_model_info", {**info, "version": str(old)})
             is None
         )
     for seen in runs:

@@ -72,7 +72,8 @@ async def test_metrics_expose_every_documented_series(
     for name in METRIC_NAMES:
         assert f"# HELP {name} " in text, name
     version = trained_store.version
-    assert f'tagger_model_info{{model="fashion",version="{version}"}} 1.0' in text
+    served = f'tagger_model_info{{model="fashion",runtime="onnxruntime",version="{version}"}} 1.0'
+    assert served in text
     assert 'route="/v1/models/{model}/classify"' in text
     assert 'tagger_images_rejected_total{reason="unsupported_media_type"}' in text
 

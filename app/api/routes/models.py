@@ -31,6 +31,7 @@ def _summary(manager: ModelManager, name: str) -> ModelSummary:
         served_version=manager.served.version if here and manager.served else None,
         served_alias=(manager.settings.model_alias or None) if here else None,
         loaded_versions=manager.loaded_versions if here else [],
+        runtime=manager.runtime_of(manager.served.version) if here and manager.served else None,
     )
 
 
@@ -50,6 +51,7 @@ def _detail(manager: ModelManager, name: str, version: int) -> VersionDetail:
         preprocessing=metadata.preprocessing.model_dump(),
         test_metrics=metadata.metrics.test.model_dump(exclude={"per_class"}),
         training=metadata.training.model_dump(),
+        runtime=manager.runtime_of(version) if here else None,
     )
 
 
