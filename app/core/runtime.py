@@ -32,6 +32,7 @@ from model_store.verify import check_file
 
 logger = logging.getLogger(__name__)
 
+AUTO: Final = "auto"
 ONNXRUNTIME: Final = "onnxruntime"
 TENSORFLOW: Final = "tensorflow"
 
@@ -135,20 +136,23 @@ def choose_runtime(
                 "tensorflow to serve it"
             )
         if onnx_refused is not None:
-            raise RuntimeUnavailable(f"TAGGER_RUNTIME=onnxruntime but {onnx_refused}")
+            raise RuntimeUnavailable(f"TAGGER_RUNTIME=onnxruntime, but {onnx_refused}")
         return ONNXRUNTIME
+    if setting != AUTO:
+        raise ValueError(f"unknown runtime setting {setting!r}")
     return ONNXRUNTIME if has_onnx(metadata) and onnx_refused is None else TENSORFLOW
 
 
-def onnxruntime_refusal() -> str | None:
+def onnxruntime_refusal(leave_gpu_to_tensorflow: bool = True) -> str | None:
     """Why ONNX Runtime should not run models in this process, or None when it may.
 
     TensorFlow stays the GPU path: where a GPU is visible but this onnxruntime has no CUDA
-    provider (the CPU-only package), `auto` leaves the GPU to TensorFlow.
+    provider (the CPU-only package), `auto` leaves the GPU to TensorFlow; an explicit
+    TAGGER_RUNTIME=onnxruntime (`leave_gpu_to_tensorflow` False) runs on the CPU instead.
     """
     if not onnxruntime_available():
         return "onnxruntime is not installed"
-    if nvidia_gpu_visible() and not cuda_provider_installed():
+    if leave_gpu_to_tensorflow and nvidia_gpu_visible() and not cuda_provider_installed():
         return "a GPU is visible and this onnxruntime has no CUDA provider (not onnxruntime-gpu)"
     return None
 

@@ -12,6 +12,7 @@ import numpy as np
 from app.config import Settings
 from app.core.batcher import Batcher
 from app.core.runtime import (
+    AUTO,
     ONNXRUNTIME,
     LoadedModel,
     choose_runtime,
@@ -53,7 +54,9 @@ def load_and_warm(
     the returned model says why in `onnx_failure`.
     """
     metadata, directory = open_version(store, name, version)
-    runtime = choose_runtime(settings.runtime, name, version, metadata, onnxruntime_refusal())
+    auto = settings.runtime == AUTO
+    refusal = onnxruntime_refusal(leave_gpu_to_tensorflow=auto)
+    runtime = choose_runtime(settings.runtime, name, version, metadata, refusal)
     onnx_failure = None
     if runtime == ONNXRUNTIME:
         try:
@@ -62,7 +65,7 @@ def load_and_warm(
             )
             return _warmed(model, settings, hook)
         except Exception as exc:
-            if settings.runtime != "auto":
+            if not auto:
                 raise
             onnx_failure = str(exc)
             logger.warning(

@@ -63,6 +63,7 @@ def test_a_visible_gpu_stays_with_tensorflow_unless_onnxruntime_has_cuda(
     monkeypatch.setattr(runtime, "nvidia_gpu_visible", lambda: True)
     monkeypatch.setattr(runtime, "cuda_provider_installed", lambda: False)
     assert "no CUDA provider" in (runtime.onnxruntime_refusal() or "")
+    assert runtime.onnxruntime_refusal(leave_gpu_to_tensorflow=False) is None  # runs on CPU
     assert runtime.onnx_providers() == ["CPUExecutionProvider"]
     monkeypatch.setattr(runtime, "cuda_provider_installed", lambda: True)
     assert runtime.onnxruntime_refusal() is None
