@@ -264,8 +264,14 @@ class ModelManager:
         if old is not None:
             self.metrics.model_info.remove(self.name, str(old.version), old.model.runtime)
             self._retire(old)
-        where = f"{model.runtime} ({model.device})"
-        logger.info("serving %s v%d in %s (%s)", self.name, model.version, where, why)
+        logger.info(
+            "serving %s v%d (%s) with %s on %s",
+            self.name,
+            model.version,
+            why,
+            model.runtime,
+            model.device,
+        )
 
     def _set_fallback(self, fallback: Fallback | None) -> None:
         """Record (and log once) that the served version stands in for a failed target."""

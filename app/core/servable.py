@@ -85,8 +85,8 @@ def _warmed(model: LoadedModel, settings: Settings, hook: PredictHook | None) ->
     for size in warmup_sizes(settings.max_batch_size):
         model.check_output(size, predict(np.zeros((size, *model.input_shape), np.uint8)))
     freeze_heap()
-    where = f"{model.runtime} ({model.device})"
-    logger.info("loaded and warmed %s v%d in %s", model.name, model.version, where)
+    where = f"{model.runtime} on {model.device}"
+    logger.info("loaded and warmed %s v%d with %s", model.name, model.version, where)
     return model
 
 

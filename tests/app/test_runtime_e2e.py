@@ -39,9 +39,10 @@ def _probabilities(result: dict, labels: list[str]) -> np.ndarray:
 
 
 async def test_onnxruntime_serves_the_evaluated_top1_and_probabilities(
-    shared_root: Path, evaluated: Evaluated, trained_store
+    shared_root: Path, evaluated: Evaluated, trained_store, caplog: pytest.LogCaptureFixture
 ) -> None:
     labels = trained_store.metadata.labels
+    caplog.set_level(logging.INFO, logger="app.core.model_manager")
     settings = make_settings(shared_root, runtime="onnxruntime", max_images_per_request=PER_REQUEST)
     with run_server(settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
@@ -52,6 +53,8 @@ async def test_onnxruntime_serves_the_evaluated_top1_and_probabilities(
         assert server.metric("tagger_model_info", **info, runtime="onnxruntime") == 1
     assert summary["runtime"] == "onnxruntime"
     assert detail["runtime"] == "onnxruntime"
+    serving = [r.getMessage() for r in caplog.records if r.getMessage().startswith("serving ")]
+    assert serving and "with onnxruntime on CPUExecutionProvider" in serving[-1]
     top1 = [result["predictions"][0]["label"] for result in results]
     assert top1 == [labels[i] for i in evaluated.probabilities.argmax(axis=1)]
     served = np.stack([_probabilities(result, labels) for result in results])
