@@ -25,7 +25,7 @@ from app.api.tfserving.codec import (
     parse_json,
     parse_predict,
 )
-from app.core_errors import InputProblem, InvalidInput
+from app.core.errors import InputProblem, InvalidInput
 
 SHAPE = (28, 28, 1)
 MAX_ITEMS = 4
@@ -265,14 +265,20 @@ def test_classify_takes_the_single_binary_feature_whatever_its_name_or_a_list_of
     assert parse_classify(document, max_items=MAX_ITEMS) == [b"one", b"two", b"3"]
 
 
-def test_classify_merges_context_features_into_each_example() -> None:
-    document = {"context": {"image": b64(b"shared")}, "examples": [{"caption": "a"}, {}]}
-    assert parse_classify(document, max_items=MAX_ITEMS) == [b"shared", b"shared"]
+def test_classify_merges_context_features_into_each_example_the_examples_own_winning() -> None:
+    document = {
+        "context": {"image": b64(b"shared")},
+        "examples": [{"caption": "a"}, {}, {"image": b64(b"own")}],
+    }
+    assert parse_classify(document, max_items=MAX_ITEMS) == [b"shared", b"shared", b"own"]
 
 
-def test_classify_prefers_the_feature_named_image_among_several_binary_ones() -> None:
-    document = {"examples": [{"image": b64(b"pic"), "thumbnail": b64(b"small")}]}
-    assert parse_classify(document, max_items=MAX_ITEMS) == [b"pic"]
+def test_classify_prefers_the_feature_named_image_then_pixels_among_several() -> None:
+    examples = [
+        {"thumbnail": b64(b"small"), "pixels": b64(b"px"), "image": b64(b"pic")},
+        {"thumbnail": b64(b"small"), "pixels": b64(b"px"), "other": {"b64": 5}},
+    ]
+    assert parse_classify({"examples": examples}, max_items=MAX_ITEMS) == [b"pic", b"px"]
 
 
 @pytest.mark.parametrize(
@@ -296,11 +302,6 @@ def test_classify_prefers_the_feature_named_image_among_several_binary_ones() ->
             {"examples": [{"image": [b64(PNG), b64(PNG)]}]},
             "too_many_values",
             "feature 'image' holds 2 values",
-        ),
-        (
-            {"context": {"image": b64(PNG)}, "examples": [{"image": b64(PNG)}]},
-            "duplicate_feature",
-            "'image' is in both 'context' and the example",
         ),
         ({"examples": [{"image": {"b64": "@@@"}}]}, "bad_base64", "example 0 feature 'image'"),
         ({"examples": [{"image": {"b64": 1}}]}, "bad_base64", "not formatted correctly"),

@@ -25,8 +25,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from app.core_errors import InputProblem, InvalidInput
-from app.json_body import JsonBodyError, JsonLimits, parse_json_body
+from app.api.json_body import JsonBodyError, JsonLimits, parse_json_body
+from app.core.errors import InputProblem, InvalidInput
 from model_store.signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
 
 B64_KEY: Final = "b64"
@@ -155,10 +155,10 @@ def parse_classify(document: object, *, max_items: int) -> list[bytes]:
     """The images of a `:classify` body: `{"signature_name"?, "context"?, "examples": [...]}`,
     one image per example given as a `{"b64": ...}` feature (or a list of exactly one).
 
-    The image feature is the only binary feature of the example (with `context` merged in; a
-    feature may not be in both, as TF Serving's API requires); of several, the one named
-    `image` or `pixels`. Other features are ignored, as a model whose parsing spec does not
-    read them would.
+    `context` features are merged into each example, the example's own winning (TF Serving
+    concatenates the serialized protos, so the later map entry wins). The image is the feature
+    named `image`, else `pixels`, else the example's only binary feature; other features are
+    ignored, as a model whose parsing spec does not read them would.
     """
     body = _object(document)
     _check_signature(body)
@@ -286,23 +286,17 @@ def _example_image(example: object, index: int, context: dict[str, Any]) -> byte
         raise _malformed(
             f"Example must be JSON object but got JSON {_json_type(example)}", "invalid_example"
         )
-    both = sorted(set(example) & set(context))
-    if both:
-        raise _malformed(
-            f"example {index}: feature {both[0]!r} is in both 'context' and the example",
-            "duplicate_feature",
-        )
     features = {**context, **example}
     binary = [name for name, value in features.items() if _binary_feature(value)]
-    if len(binary) > 1:
-        named = [name for name in binary if name in (IMAGE_FEATURE, INPUT_NAME)]
-        if len(named) != 1:
-            raise _malformed(
-                f"example {index}: several binary features ({', '.join(sorted(binary))}); "
-                f"send one image per example, or name it {IMAGE_FEATURE!r}",
-                "ambiguous_image_feature",
-            )
-        binary = named
+    named = [name for name in (IMAGE_FEATURE, INPUT_NAME) if name in binary]
+    if named:
+        binary = named[:1]
+    elif len(binary) > 1:
+        raise _malformed(
+            f"example {index}: several binary features ({', '.join(sorted(binary))}); "
+            f"send one image per example, or name it {IMAGE_FEATURE!r}",
+            "ambiguous_image_feature",
+        )
     if not binary:
         raise _malformed(
             f'example {index}: no image feature; expected {{"{IMAGE_FEATURE}": {{"b64": '
