@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from typing import Any
 
 import httpx
@@ -65,8 +66,6 @@ async def test_predict_row_format_pixel_lists_keyed_by_input_name_without_conten
     client: httpx.AsyncClient, evaluated: Evaluated, expected: np.ndarray
 ) -> None:
     # The docs' curl examples send `-d '{...}'`: form-encoded Content-Type, a JSON body.
-    import json
-
     instances = [{"pixels": pixels_of(evaluated, i)} for i in CHOSEN]
     response = await client.post(
         f"{MODEL}:predict",
