@@ -267,8 +267,22 @@ async def test_overload_answers_503_with_retry_after_in_tf_servings_body(
             assert (await held).status_code == 200
 
 
-async def test_requests_of_both_apis_share_one_batch(shared_root, evaluated: Evaluated) -> None:
+async def test_requests_of_every_protocol_share_one_batch(
+    shared_root, evaluated: Evaluated
+) -> None:
+    """TF Serving, OIP v2 and this service's own API feed one batcher, and the route label of
+    `tagger_requests_total` tells them apart."""
     settings = make_settings(shared_root, max_batch_size=8, max_batch_delay_ms=200)
+    oip_body = {
+        "inputs": [
+            {
+                "name": "pixels",
+                "datatype": "UINT8",
+                "shape": [1, 28, 28, 1],
+                "data": evaluated.images[3].reshape(-1).tolist(),
+            }
+        ]
+    }
     with run_server(settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             server.gate.hold()
@@ -285,12 +299,23 @@ async def test_requests_of_both_apis_share_one_batch(shared_root, evaluated: Eva
                     http.post(f"{MODEL}:classify", json={"examples": [{"image": b64(png)}]})
                 ),
                 asyncio.ensure_future(http.post(f"{MODEL}/classify", files={"file": png})),
+                asyncio.ensure_future(http.post("/v2/models/fashion/infer", json=oip_body)),
             ]
-            await server.until(lambda: server.metric("tagger_queue_depth", model="fashion") == 3)
+            await server.until(lambda: server.metric("tagger_queue_depth", model="fashion") == 4)
             server.gate.release()
             answers = await asyncio.gather(first, *together)
-            assert [answer.status_code for answer in answers] == [200] * 4
-        assert server.gate.batch_sizes[-1] == 3  # one batch of the three protocols' images
+            assert [answer.status_code for answer in answers] == [200] * 5
+        assert server.gate.batch_sizes[-1] == 4  # one batch of the three protocols' images
+        for route in (
+            "/v1/models/{model}:predict",
+            "/v1/models/{model}:classify",
+            "/v1/models/{model}/classify",
+            "/v2/models/{model}/infer",
+        ):
+            counted = server.metric(
+                "tagger_requests_total", route=route, method="POST", status="200"
+            )
+            assert counted >= 1, route
 
 
 async def test_auth_401_on_every_tf_serving_route_in_its_error_body(tmp_path) -> None:
