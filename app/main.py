@@ -21,6 +21,7 @@ from app.api.oip import routes as oip
 from app.api.openapi import settings_openapi
 from app.api.request_context import RequestContextMiddleware
 from app.api.routes import classify, docs, health, models
+from app.api.tfserving import routes as tfserving
 from app.config import Settings, get_settings
 from app.core.decode_budget import DecodeBudget
 from app.core.inference import Core
@@ -107,10 +108,14 @@ def create_app(
     app.add_middleware(
         AdmissionMiddleware,
         admission=admission,
-        routes=[*classify.router.routes, *oip.router.routes],
+        routes=[*classify.router.routes, *oip.router.routes, *tfserving.router.routes],
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(classify.router)
+    # Before models: an OPTIONS or PUT to `/v1/models/{m}:predict` then answers 405 with
+    # `Allow: POST` (the first route whose path matches), not the `Allow: GET` of
+    # `/v1/models/{model}`, whose `{model}` would match `fashion:predict` too.
+    app.include_router(tfserving.router)
     app.include_router(models.router)
     app.include_router(oip.router)
     app.include_router(health.router)

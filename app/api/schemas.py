@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.api.tfserving.schemas import ModelVersionStatus
+
 
 class Prediction(BaseModel):
     label: str = Field(examples=["Sneaker"])
@@ -48,6 +50,9 @@ class ModelSummary(BaseModel):
         description="what runs served_version: onnxruntime or tensorflow (None when not served)",
         examples=["onnxruntime"],
     )
+    model_version_status: list[ModelVersionStatus] = Field(
+        default_factory=list, description="TF Serving's status of each version, newest first"
+    )
 
 
 class ModelList(BaseModel):
@@ -70,6 +75,9 @@ class VersionDetail(BaseModel):
         default=None,
         description="what runs this version here: onnxruntime or tensorflow (None unless loaded)",
         examples=["onnxruntime"],
+    )
+    model_version_status: list[ModelVersionStatus] = Field(
+        default_factory=list, description="TF Serving's status of this version"
     )
 
 
@@ -123,11 +131,14 @@ _HEADERS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for these error statuses, each with the error body."""
+def error_responses(
+    *statuses: int, body: type[BaseModel] = ErrorResponse
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for these error statuses, each with the error `body` (this
+    API's by default; OIP v2 and TF Serving pass theirs)."""
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        entry: dict[str, Any] = {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
+        entry: dict[str, Any] = {"model": body, "description": _ERROR_DESCRIPTIONS[status]}
         if status in _HEADERS:
             entry["headers"] = _HEADERS[status]
         responses[status] = entry

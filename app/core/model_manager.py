@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from enum import Enum
 from typing import Any
 
 from app.config import Settings
@@ -28,11 +29,20 @@ from app.core.servable import (
 from app.metrics import Metrics
 from model_store.errors import ModelStoreError
 
-__all__ = ["ModelManager", "Servable"]
+__all__ = ["ModelManager", "Servable", "VersionLoad"]
 
 logger = logging.getLogger(__name__)
 
 _RETRY_UNLOADED_S = 5.0
+
+
+class VersionLoad(Enum):
+    """Where one version of the served model stands in this replica."""
+
+    LOADED = "loaded"  # served or pinned: answers now
+    LOADING = "loading"
+    FAILED = "failed"  # its last load failed (retried after a backoff)
+    UNLOADED = "unloaded"  # in the store; loaded on its first request
 
 
 class ModelManager:
@@ -81,6 +91,17 @@ class ModelManager:
         if servable is None and self.served is not None and self.served.version == version:
             servable = self.served
         return servable.model.runtime if servable is not None else None
+
+    def version_load(self, version: int) -> VersionLoad:
+        """Where `version` of the served model stands here (protocols report it as status)."""
+        if version in self.loaded_versions:
+            return VersionLoad.LOADED
+        lock = self._loading.get(version)
+        if lock is not None and lock.locked():
+            return VersionLoad.LOADING
+        if self._failures.reason(version) is not None:
+            return VersionLoad.FAILED
+        return VersionLoad.UNLOADED
 
     def start(self) -> None:
         """Begin loading the served version and watching the store, in the background."""

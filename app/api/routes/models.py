@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from app.api.deps import ManagerDep
 from app.api.routes.params import ModelName, VersionNumber, reject_encoded_slash
 from app.api.schemas import ModelList, ModelSummary, VersionDetail, error_responses
+from app.api.tfserving.status import status_body
 from app.core.errors import from_store_error
 from app.core.model_manager import ModelManager
 from model_store.errors import ModelStoreError
@@ -24,14 +25,16 @@ router = APIRouter(
 def _summary(manager: ModelManager, name: str) -> ModelSummary:
     store = manager.store
     here = name == manager.name
+    versions = store.versions(name)
     return ModelSummary(
         name=name,
-        versions=store.versions(name),
+        versions=versions,
         aliases=store.aliases(name),
         served_version=manager.served.version if here and manager.served else None,
         served_alias=(manager.settings.model_alias or None) if here else None,
         loaded_versions=manager.loaded_versions if here else [],
         runtime=manager.runtime_of(manager.served.version) if here and manager.served else None,
+        **status_body(manager, name, versions),
     )
 
 
@@ -52,6 +55,7 @@ def _detail(manager: ModelManager, name: str, version: int) -> VersionDetail:
         test_metrics=metadata.metrics.test.model_dump(exclude={"per_class"}),
         training=metadata.training.model_dump(),
         runtime=manager.runtime_of(version) if here else None,
+        **status_body(manager, name, [version]),
     )
 
 
@@ -70,7 +74,8 @@ async def list_models(manager: ManagerDep) -> ModelList:
 
 @router.get("/{model}", response_model=ModelSummary, responses=error_responses(404))
 async def get_model(model: ModelName, manager: ManagerDep) -> ModelSummary:
-    """One model's versions and aliases."""
+    """One model's versions and aliases; `model_version_status` is TF Serving's model status
+    (`GET /v1/models/{m}` there)."""
     try:
         return await asyncio.to_thread(_summary, manager, model)
     except ModelStoreError as exc:
@@ -83,7 +88,8 @@ async def get_model(model: ModelName, manager: ManagerDep) -> ModelSummary:
 async def get_version(
     model: ModelName, version: VersionNumber, manager: ManagerDep
 ) -> VersionDetail:
-    """One version's labels, input, preprocessing, test metrics and training summary."""
+    """One version's labels, input, preprocessing, test metrics and training summary, and its
+    TF Serving status (`model_version_status`)."""
     try:
         return await asyncio.to_thread(_detail, manager, model, int(version))
     except ModelStoreError as exc:
