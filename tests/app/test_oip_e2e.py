@@ -79,7 +79,7 @@ def test_model_metadata_describes_the_signature(
     expected = {
         "name": MODEL,
         "versions": [str(trained_store.version)],
-        "platform": "tensorflow_savedmodel",
+        "platform": "onnxruntime_onnx",  # auto: the version has model.onnx
         "inputs": [{"name": INPUT_NAME, "datatype": "UINT8", "shape": [-1, 28, 28, 1]}],
         "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, len(labels)]}],
     }

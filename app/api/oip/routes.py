@@ -44,7 +44,8 @@ from model_store.names import LATEST
 from model_store.schema import ModelMetadata as StoreMetadata
 from model_store.signature import INPUT_NAME, OUTPUT_NAME
 
-PLATFORM = "tensorflow_savedmodel"
+# Triton's platform names, by the runtime that answers for the version here.
+PLATFORMS = {"tensorflow": "tensorflow_savedmodel", "onnxruntime": "onnxruntime_onnx"}
 SERVER_NAME = "cnn-tagger"
 HEADER_LENGTH = "Inference-Header-Content-Length"
 _BINARY_MEDIA_TYPE = "application/octet-stream"
@@ -153,19 +154,29 @@ async def _metadata(core: Core, model: str, version: int | None) -> ModelMetadat
             number = await _store_call(manager.store.resolve, model, _served_ref(core))
         metadata = await _store_call(manager.store.metadata, model, number)
     versions = await _store_call(manager.store.versions, model)
-    return ModelMetadata.model_validate(_metadata_json(model, metadata, versions))
+    runtime = manager.runtime_of(metadata.version) or _expected_runtime(core, metadata)
+    return ModelMetadata.model_validate(_metadata_json(model, metadata, versions, runtime))
+
+
+def _expected_runtime(core: Core, metadata: StoreMetadata) -> str:
+    """The runtime a version not loaded here would get (TAGGER_RUNTIME, model.onnx present)."""
+    if core.settings.runtime == "tensorflow" or "model.onnx" not in metadata.files:
+        return "tensorflow"
+    return "onnxruntime"
 
 
 def _served_ref(core: Core) -> str:
     return core.settings.model_alias or LATEST
 
 
-def _metadata_json(model: str, metadata: StoreMetadata, versions: list[int]) -> dict[str, Any]:
+def _metadata_json(
+    model: str, metadata: StoreMetadata, versions: list[int], runtime: str
+) -> dict[str, Any]:
     spec = metadata.input
     return {
         "name": model,
         "versions": [str(number) for number in versions],
-        "platform": PLATFORM,
+        "platform": PLATFORMS[runtime],
         "inputs": [
             codec.tensor_metadata(INPUT_NAME, "UINT8", (-1, spec.height, spec.width, spec.channels))
         ],
