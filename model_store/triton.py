@@ -6,16 +6,18 @@
 Triton treats every sub-directory of the repository root as a model and, inside a model folder,
 reads `config.pbtxt`, the label files it names and the version directories; it skips files
 (aliases.json, alias_history.json, .lock, *.owner) and sub-directories whose names do not parse
-as an integer (.staging-*, .trash-*, with a warning in its log).
+as an integer (.staging-*, .trash-*, with a warning in its log). It parses with `std::stoll`,
+which reads a leading integer and ignores the rest: a folder named `3-old` would be version 3,
+so nothing in a model folder may start with a digit unless it is a version.
 
 The config is one per model, not per version, so the versions it names share one input shape and
 one label list. It names, as a `specific` version policy, the newest version that has model.onnx
 and every aliased version that has model.onnx and the same labels and input: a request without a
 version gets the newest, as the service serves by default, and aliased versions stay reachable
 by number (Triton knows no aliases). Versions without model.onnx (published before ONNX export)
-are never named: the ONNX Runtime backend cannot load them, and a version it fails to load makes
-the whole model unavailable. The store rewrites both files under the model's lock whenever a
-version is published or removed or an alias moves.
+are never named: the ONNX Runtime backend cannot load them, and by default Triton stops at
+start-up when any version fails to load. The store rewrites both files under the model's lock
+whenever a version is published or removed or an alias moves.
 """
 
 from __future__ import annotations
