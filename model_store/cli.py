@@ -1,4 +1,5 @@
-"""`python -m model_store`: list, inspect, promote, roll back, verify and clean up model versions.
+"""`python -m model_store`: list, inspect, promote, roll back, verify and clean up model versions,
+and write a model's Triton config.
 
 Exit status: 0 ok, 1 not found / verify failed / store error, 2 usage (including invalid names).
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from model_store.errors import CorruptVersion, InvalidName, ModelStoreError
 from model_store.schema import ModelMetadata
 from model_store.store import STORE_ENV, ModelStore, default_store_root
+from model_store.triton import CONFIG_FILE, LABELS_FILE
 from model_store.verify import loads_checked
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -188,6 +190,13 @@ def cmd_gc(store: ModelStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_triton_config(store: ModelStore, args: argparse.Namespace) -> int:
+    model = store.triton_config(args.name)
+    print(f"{args.name}: wrote {store.root / args.name / CONFIG_FILE} and {LABELS_FILE}")
+    print(model.describe())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     store_help = f"store root (default: ${STORE_ENV}, else ./models)"
     common = argparse.ArgumentParser(add_help=False)
@@ -225,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     gc = add("gc", cmd_gc, "delete old versions, keeping the newest N and every aliased one")
     gc.add_argument("name")
     gc.add_argument("--keep", type=_positive_int, required=True, help="newest versions to keep")
+    add(
+        "triton-config",
+        cmd_triton_config,
+        "(re)write the model's config.pbtxt and labels.txt for Triton's ONNX Runtime backend "
+        "(publish, gc, promote and rollback keep them current)",
+    ).add_argument("name")
     return parser
 
 

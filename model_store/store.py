@@ -3,11 +3,13 @@
     <root>/<name>/<version>/{saved_model.pb, variables/, model.onnx, metadata.json, evaluation/}
     <root>/<name>/aliases.json          {"stable": 3}
     <root>/<name>/alias_history.json    {"stable": [1, 2]}  previous targets, oldest first
+    <root>/<name>/config.pbtxt, labels.txt  the model for Triton's ONNX Runtime backend
 
 Versions appear atomically (staged beside the versions under a dot-name TF Serving ignores,
 then renamed into place) and are never modified afterwards, except `evaluation/`. A staging
 directory is marked by an flock its writer holds (`<dir>.owner`); `gc` and `publish` remove
-those whose writer died (a killed training).
+those whose writer died (a killed training). Every change to the versions or aliases rewrites
+the model's Triton config (`model_store.triton`) under the same lock.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from model_store import aliases as alias_files
+from model_store import triton
 from model_store.checksums import SCRATCH_PREFIX, compute_checksums
 from model_store.errors import (
     AliasNotFound,
@@ -256,6 +259,7 @@ class ModelStore:
                 fsync_tree(work)
                 os.rename(work, target)
                 published = True
+                self._sync_triton(name, model_dir)
         except PublishError:
             raise
         except (OSError, ValueError) as exc:
@@ -288,6 +292,7 @@ class ModelStore:
         with self._locked(name) as model_dir:
             self.version_dir(name, version)
             alias_files.set_alias(model_dir, alias, version)
+            self._sync_triton(name, model_dir)
         logger.info("%s: alias %s -> version %d", name, alias, version)
 
     def rollback(self, name: str, alias: str = "stable") -> int:
@@ -299,6 +304,8 @@ class ModelStore:
             if alias not in current:
                 raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
             target = alias_files.roll_back_alias(model_dir, alias, set(known))
+            if target is not None:
+                self._sync_triton(name, model_dir)
         if target is None:
             raise VersionNotFound(
                 f"alias {alias!r} of model {name!r} has no previous version to roll back to"
@@ -326,11 +333,56 @@ class ModelStore:
                 trash.append(hidden)
             if removed:
                 fsync_dir(model_dir)
+                self._sync_triton(name, model_dir)
         for path in trash:
             remove_tree(path)
         if removed:
             logger.info("%s: removed versions %s", name, removed)
         return removed
+
+    def triton_config(self, name: str) -> triton.TritonModel:
+        """(Re)write the model folder's config.pbtxt and labels.txt; returns what they serve.
+
+        For stores published before the store kept them. When no version has model.onnx, the
+        two files are removed and `ModelStoreError` says why.
+        """
+        self.versions(name)
+        with self._locked(name) as model_dir:
+            model = self._write_triton(name, model_dir)
+        if model is None:
+            listed = ", ".join(map(str, self.versions(name)))
+            raise ModelStoreError(
+                f"model {name!r} has no version Triton's ONNX Runtime backend can serve "
+                f"(versions {listed}: none has {ONNX_FILE} and a readable metadata.json); "
+                "publish one with `python -m training train`"
+            )
+        logger.info("%s", model.describe())
+        return model
+
+    def _write_triton(self, name: str, model_dir: Path) -> triton.TritonModel | None:
+        """Bring config.pbtxt and labels.txt up to date (or remove them); the lock is held."""
+        model = triton.plan(
+            model_dir, name, _version_numbers(model_dir), alias_files.read_aliases(model_dir)
+        )
+        if model is None:
+            if triton.remove(model_dir):
+                logger.warning("%s: removed its Triton config: no version left to serve", name)
+            return None
+        triton.write(model_dir, model)
+        return model
+
+    def _sync_triton(self, name: str, model_dir: Path) -> None:
+        """`_write_triton` after a change that already happened: a failure is logged, not raised."""
+        try:
+            self._write_triton(name, model_dir)
+        except (OSError, ValueError, ModelStoreError) as exc:
+            logger.warning(
+                "%s: could not update the Triton config (%s); rewrite it with "
+                "`python -m model_store triton-config %s`",
+                name,
+                exc,
+                name,
+            )
 
     def replace_evaluation(self, name: str, version: int, new_dir: Path) -> None:
         """Atomically replace `<version>/evaluation/` with a copy of `new_dir`."""

@@ -1,4 +1,5 @@
-"""Builders shared by the model_store tests: metadata, fake and tiny real SavedModels."""
+"""Builders shared by the model_store tests: metadata, fake and tiny real SavedModels, tiny
+ONNX models."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from model_store import (
     Metrics,
     ModelMetadata,
     ModelStore,
+    OnnxExport,
     PreprocessingSpec,
     TestMetrics,
     TrainingInfo,
 )
-from model_store.signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
+from model_store.signature import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, SIGNATURE_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LABELS = ["shirt", "trouser", "sneaker"]
@@ -73,6 +75,63 @@ def publish_fake(store: ModelStore, name: str = "fashion", **kwargs: object) -> 
     with store.staging(name) as staged:
         write_fake_savedmodel(staged)
         return store.publish(name, staged, make_metadata(name, **kwargs)).version  # type: ignore[arg-type]
+
+
+def write_tiny_onnx(path: Path, spec: InputSpec, classes: int) -> Path:
+    """A real ONNX model with the serving contract: uint8 `pixels` [N, H, W, C] -> softmax over
+    `classes`, float32 `probabilities` [N, classes] (a fixed linear layer, no training)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    features = spec.height * spec.width * spec.channels
+    weights = np.random.default_rng(0).normal(0, 0.01, (features, classes)).astype(np.float32)
+    nodes = [
+        helper.make_node("Cast", [INPUT_NAME], ["as_float"], to=TensorProto.FLOAT),
+        helper.make_node("Reshape", ["as_float", "flat_shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], [OUTPUT_NAME], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, ["batch", *spec_dims(spec)])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", classes])],
+        initializer=[
+            numpy_helper.from_array(weights, "weights"),
+            numpy_helper.from_array(np.array([-1, features], dtype=np.int64), "flat_shape"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def spec_dims(spec: InputSpec) -> list[int]:
+    return [spec.height, spec.width, spec.channels]
+
+
+ONNX_RECORD = OnnxExport(
+    opset=17, images=20, max_abs_difference=5e-7, top1_agreement=1.0, tolerance=1e-4,
+    seconds=0.4, converter_versions={"tf2onnx": "1.17.0"},
+)  # fmt: skip
+
+
+def publish_fake_onnx(
+    store: ModelStore,
+    name: str = "fashion",
+    labels: list[str] | None = None,
+    spec: InputSpec | None = None,
+) -> int:
+    """A fake SavedModel beside a real tiny model.onnx, published with its parity record."""
+    metadata = make_metadata(name, labels=labels).model_copy(update={"onnx": ONNX_RECORD})
+    if spec is not None:
+        metadata = metadata.model_copy(update={"input": spec})
+    with store.staging(name) as staged:
+        write_fake_savedmodel(staged)
+        write_tiny_onnx(staged / ONNX_FILE, metadata.input, len(metadata.labels))
+        return store.publish(name, staged, metadata).version
 
 
 def build_tiny_savedmodel(directory: Path, classes: int = 3) -> Path:
