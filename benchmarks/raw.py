@@ -87,7 +87,7 @@ def raw_samples(
     shape: tuple[int, int, int],
     batch_sizes: Sequence[int],
     seconds_per_size: float,
-    rounds: int = 3,
+    rounds: int = 5,
 ) -> list[dict[str, Any]]:
     """ms per call for each runtime, batch size and round; the runtimes alternate who goes
     first, and each round gets `seconds_per_size / rounds` per runtime and size."""
