@@ -133,26 +133,26 @@ def _classify(url: str, images: np.ndarray) -> list[dict]:
     return response.json()["results"]
 
 
+def _run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [python, *args], cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=120
+    )
+
+
 def test_the_serve_install_has_no_tensorflow(serve_python: Path, tmp_path: Path) -> None:
     script = (
         "import importlib.util as util, app, model_store; "
         f"print(app.__file__); print(*[m for m in {TRAINING_ONLY!r} if util.find_spec(m)])"
     )
-    found = subprocess.run(
-        [serve_python, "-c", script], cwd=tmp_path, env=_clean_env(), capture_output=True, text=True
-    )
+    found = _run(serve_python, "-c", script, cwd=tmp_path)
     assert found.returncode == 0, found.stderr
     location, training_only = found.stdout.split("\n", 1)
     assert location.startswith(str(serve_python.parents[1])), "app must come from the venv"
     assert training_only.strip() == "", f"the serve install carries {training_only.strip()}"
-    imported = subprocess.run(
-        [serve_python, "-c", "import tensorflow"], cwd=tmp_path, capture_output=True, text=True
-    )
+    imported = _run(serve_python, "-c", "import tensorflow", cwd=tmp_path)
     assert imported.returncode != 0
     assert "No module named 'tensorflow'" in imported.stderr
-    trainer = subprocess.run(
-        [serve_python, "-m", "training", "train"], cwd=tmp_path, capture_output=True, text=True
-    )
+    trainer = _run(serve_python, "-m", "training", "train", cwd=tmp_path)
     assert trainer.returncode == 2
     assert "needs tensorflow and keras: pip install '.[train]'" in trainer.stderr
 
@@ -209,12 +209,15 @@ def test_a_version_without_model_onnx_fails_to_load_saying_what_to_install(
 def test_model_store_verify_checks_model_onnx_without_tensorflow(
     serve_python: Path, shared_root: Path, tmp_path: Path
 ) -> None:
-    done = subprocess.run(
-        [serve_python, "-m", "model_store", "--store", str(shared_root), "verify", "fashion"],
+    done = _run(
+        serve_python,
+        "-m",
+        "model_store",
+        "--store",
+        str(shared_root),
+        "verify",
+        "fashion",
         cwd=tmp_path,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert "ok (checksums, model.onnx load)" in done.stdout
