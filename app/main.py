@@ -20,7 +20,7 @@ from app.api.oip import errors as oip_errors
 from app.api.oip import routes as oip
 from app.api.openapi import settings_openapi
 from app.api.request_context import RequestContextMiddleware
-from app.api.routes import classify, docs, health, models
+from app.api.routes import classify, docs, health, limits, models
 from app.api.tfserving import routes as tfserving
 from app.config import Settings, get_settings
 from app.core.decode_budget import DecodeBudget
@@ -119,6 +119,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(oip.router)
     app.include_router(health.router)
+    app.include_router(limits.router)
     app.include_router(docs.router)
     app.openapi = settings_openapi(app, settings)  # type: ignore[method-assign]
     return app

@@ -81,6 +81,13 @@ class VersionDetail(BaseModel):
     )
 
 
+class Limits(BaseModel):
+    """What one classify request may carry; larger work is split by the client."""
+
+    max_images_per_request: int = Field(examples=[32])
+    max_upload_bytes: int = Field(description="request body limit, bytes", examples=[10485760])
+
+
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
 
