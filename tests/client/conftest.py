@@ -1,0 +1,61 @@
+"""Fixtures for the client tests: t10k PNGs the model was evaluated on, and a real server."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.app.app_helpers import T10K_IMAGES, Server, encode, make_settings, run_server
+from training.fashion import IMAGES_MAGIC, read_idx
+
+MAX_IMAGES = 8
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The evaluated t10k images as PNG files in two sub-folders, with what evaluation saw."""
+
+    root: Path
+    paths: list[str]  # in the order of `labels` / `probabilities`
+    labels: np.ndarray
+    probabilities: np.ndarray  # from evaluation/predictions.npz
+
+    def evaluation_accuracy(self) -> float:
+        return float(np.mean(self.probabilities.argmax(axis=1) == self.labels))
+
+
+@pytest.fixture(scope="module")
+def store_root(trained_store: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("client-store") / "models"
+    shutil.copytree(trained_store.root, root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def catalogue(trained_store: Any, tmp_path_factory: pytest.TempPathFactory) -> Catalogue:
+    version_dir = trained_store.store.version_dir("fashion", trained_store.version)
+    npz = np.load(version_dir / "evaluation" / "predictions.npz")
+    images = read_idx(T10K_IMAGES, IMAGES_MAGIC)[npz["indices"]]
+    root = tmp_path_factory.mktemp("catalogue")
+    paths = []
+    for number, (index, pixels) in enumerate(zip(npz["indices"], images, strict=True)):
+        folder = root / ("shelf-a" if number % 2 else "shelf-b")
+        folder.mkdir(exist_ok=True)
+        path = folder / f"t10k-{int(index):05d}.png"
+        path.write_bytes(encode(pixels))
+        paths.append(str(path))
+    return Catalogue(root, paths, npz["labels"], npz["probabilities"])
+
+
+@pytest.fixture(scope="module")
+def server(store_root: Path) -> Iterator[Server]:
+    """A ready server taking at most MAX_IMAGES images per request."""
+    settings = make_settings(store_root, max_images_per_request=MAX_IMAGES)
+    with run_server(settings) as handle:
+        yield handle
