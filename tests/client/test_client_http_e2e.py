@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 
 import httpx
 import pytest
@@ -66,7 +67,7 @@ def test_the_sync_client_takes_paths_bytes_files_and_pil_images(
     server: Server, catalogue: Catalogue
 ) -> None:
     path = catalogue.paths[0]
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     with TaggerClient(server.url) as client:
         assert client.ready()
         assert [m["name"] for m in client.models()] == ["fashion"]
@@ -82,7 +83,7 @@ async def test_a_bad_image_fails_alone_and_a_4xx_is_never_retried(
     server: Server, catalogue: Catalogue, tmp_path
 ) -> None:
     corrupt = tmp_path / "corrupt.png"
-    corrupt.write_bytes(open(catalogue.paths[0], "rb").read()[:60])  # a PNG cut short
+    corrupt.write_bytes(Path(catalogue.paths[0]).read_bytes()[:60])  # a PNG cut short
     images = [*catalogue.paths[:5], str(corrupt), *catalogue.paths[5:7], str(tmp_path / "gone.png")]
     transport = CountingTransport()
     async with AsyncTaggerClient(server.url, transport=transport) as client:
