@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,8 @@ import numpy as np
 import pytest
 
 from tests.app.app_helpers import T10K_IMAGES, Server, encode, make_settings, run_server
+from tests.client.client_helpers import MAX_IMAGES, Catalogue
 from training.fashion import IMAGES_MAGIC, read_idx
-
-MAX_IMAGES = 8
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """The evaluated t10k images as PNG files in two sub-folders, with what evaluation saw."""
-
-    root: Path
-    paths: list[str]  # in the order of `labels` / `probabilities`
-    labels: np.ndarray
-    probabilities: np.ndarray  # from evaluation/predictions.npz
-
-    def evaluation_accuracy(self) -> float:
-        return float(np.mean(self.probabilities.argmax(axis=1) == self.labels))
 
 
 @pytest.fixture(scope="module")

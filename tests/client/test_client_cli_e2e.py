@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Catalogue
 
 from client.cli import main
 from client.output import done_paths
 from tests.app.app_helpers import ModelGate, Server, make_settings, run_server
+from tests.client.client_helpers import Catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 KILL_AFTER_ROWS = 40

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Catalogue
 
 from client import RequestRejected, Tagger
 from model_store import ModelStore
 from tests.app.app_helpers import Server
+from tests.client.client_helpers import Catalogue
 
 
 def test_the_tagger_answers_as_the_service_does(

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MAX_IMAGES, Catalogue
 from PIL import Image
 
 from client import (
@@ -20,6 +19,7 @@ from client import (
     TaggerClient,
 )
 from tests.app.app_helpers import Server
+from tests.client.client_helpers import MAX_IMAGES, Catalogue
 
 CLASSIFY = {"route": "/v1/models/{model}/classify", "method": "POST"}
 

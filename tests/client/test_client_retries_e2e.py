@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import Catalogue
 
 from client import AsyncTaggerClient, ServiceUnavailable
 from client.protocol import RetryPolicy
 from tests.app.app_helpers import make_settings, run_server
+from tests.client.client_helpers import Catalogue
 
 CLASSIFY = {"route": "/v1/models/{model}/classify", "method": "POST"}
 RETRY_AFTER_S = 1

@@ -1,0 +1,23 @@
+"""Shared by the client tests (imported as `tests.client.client_helpers`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAX_IMAGES = 8
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The evaluated t10k images as PNG files in two sub-folders, with what evaluation saw."""
+
+    root: Path
+    paths: list[str]  # in the order of `labels` / `probabilities`
+    labels: np.ndarray
+    probabilities: np.ndarray  # from evaluation/predictions.npz
+
+    def evaluation_accuracy(self) -> float:
+        return float(np.mean(self.probabilities.argmax(axis=1) == self.labels))
