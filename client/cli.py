@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     except TaggerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: --resume tags the rest into {args.out}", file=sys.stderr)
+        return 130
 
 
 async def _tag(args: argparse.Namespace, fmt: str, paths: list[str]) -> int:

@@ -69,7 +69,7 @@ class Tagger:
         limits); `batch_size` to TAGGER_MAX_BATCH_SIZE.
         """
         store = store if isinstance(store, ModelStore) else ModelStore(store)
-        settings = settings or Settings(model_store=store.root, model_name=model)
+        settings = settings or Settings(model_store=store.root)
         try:
             version = store.resolve(model, ref)
             loaded = load_and_warm(settings, store, model, version, None)
