@@ -1,9 +1,10 @@
 """`AsyncTaggerClient` and `TaggerClient`: the service over HTTP, on httpx.
 
 Work is split into requests within the limits the server reports (`GET /v1/limits`), sent with
-at most `concurrency` in flight; 503 is retried after the server's Retry-After and connection
-failures with backoff, 4xx never. A request refused for one of its images is split until the
-refused image stands alone, so every other image still gets its labels.
+at most `concurrency` in flight (halved on each 503, grown back as answers come). 503 is retried
+after the server's Retry-After and connection failures with backoff, 4xx never. A request
+refused for one of its images is split until the refused image stands alone, so every other
+image still gets its labels.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 
 from client.errors import ImageRejected
 from client.images import Encoded, ImageInput, UnreadableInput, encode
+from client.limiter import AdaptiveLimit
 from client.protocol import (
     LIMITS_PATH,
     RETRY_STATUSES,
@@ -25,7 +27,7 @@ from client.protocol import (
     classify_path,
     connection_failed,
     error_from_answer,
-    part_name,
+    multipart_body,
     plan_chunks,
     results_from_body,
     retry_after_s,
@@ -63,7 +65,7 @@ class AsyncTaggerClient:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             transport=transport,
         )
-        self._in_flight = asyncio.Semaphore(concurrency)
+        self._in_flight = AdaptiveLimit(concurrency)
         self._limits: Limits | None = None
 
     async def __aenter__(self) -> AsyncTaggerClient:
@@ -135,8 +137,11 @@ class AsyncTaggerClient:
     async def _classify_chunk(
         self, path: str, model: str, items: list[Encoded], top_k: int
     ) -> list[ImageResult]:
-        files = [("file", (part_name(i), i.data, "application/octet-stream")) for i in items]
-        response = await self._send("POST", path, params={"top_k": top_k}, files=files)
+        body, content_type = multipart_body(items)
+        headers = {"Content-Type": content_type}
+        response = await self._send(
+            "POST", path, params={"top_k": top_k}, content=body, headers=headers
+        )
         if response.is_success:
             return results_from_body(response.json(), len(items))
         error = error_from_answer(response.status_code, _body(response), response.headers)
@@ -165,7 +170,9 @@ class AsyncTaggerClient:
                 delay = self.retry.delay_s(attempt, None)
             else:
                 if response.status_code not in RETRY_STATUSES:
+                    self._in_flight.succeeded()
                     return response
+                self._in_flight.overloaded()
                 if attempt + 1 == attempts:
                     status, headers = response.status_code, response.headers
                     error = error_from_answer(status, _body(response), headers)

@@ -6,6 +6,7 @@ Kept free of any I/O so both clients send exactly the same requests and read ans
 from __future__ import annotations
 
 import random
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -81,6 +82,24 @@ def part_name(image: Encoded) -> str:
     """The multipart filename: the file's base name (the server names it in error messages)."""
     name = image.name.replace("\\", "/").rsplit("/", 1)[-1]
     return "".join(c if c.isprintable() and c not in '"\r\n' else "_" for c in name) or "image"
+
+
+def multipart_body(images: list[Encoded]) -> tuple[bytes, str]:
+    """The request body (field `file`, repeated) and its Content-Type, built in one piece: sent
+    as one buffer it costs one socket write, where httpx's streamed form costs several per file."""
+    boundary = secrets.token_hex(16).encode()
+    parts = []
+    for image in images:
+        parts += [
+            b"--" + boundary + b"\r\n",
+            b'Content-Disposition: form-data; name="file"; filename="',
+            part_name(image).encode(),
+            b'"\r\nContent-Type: application/octet-stream\r\n\r\n',
+            image.data,
+            b"\r\n",
+        ]
+    parts.append(b"--" + boundary + b"--\r\n")
+    return b"".join(parts), f"multipart/form-data; boundary={boundary.decode()}"
 
 
 def plan_chunks(images: list[Encoded], limits: Limits) -> list[list[int]]:
