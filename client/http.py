@@ -2,7 +2,7 @@
 
 Work is split into requests within the limits the server reports (`GET /v1/limits`), sent with
 at most `concurrency` in flight (halved on each 503, grown back as answers come). 503 is retried
-after the server's Retry-After and connection failures with backoff, 4xx never. A request
+after the server's Retry-After, 504 and connection failures with backoff, 4xx never. A request
 refused for one of its images is split until the refused image stands alone, so every other
 image still gets its labels.
 """

@@ -31,7 +31,8 @@ PART_OVERHEAD_BYTES = 256
 # Statuses that say "this request, as sent, is wrong" and that a split cannot change.
 _REQUEST_LEVEL_CODES = {"invalid_top_k"}
 _IMAGE_STATUSES = {400, 413, 415, 422}
-RETRY_STATUSES = {503}
+# 503: refused for load, with Retry-After; 504: the deadline passed in a queue (backoff).
+RETRY_STATUSES = {503, 504}
 
 
 @dataclass(frozen=True, slots=True)
