@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -106,7 +106,7 @@ class Tagger:
     def _call(self, work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
-    def classify(self, images: Sequence[ImageInput], top_k: int = 5) -> list[ImageResult]:
+    def classify(self, images: Iterable[ImageInput], top_k: int = 5) -> list[ImageResult]:
         """One result per image, in order, as the service would answer it; an image the service
         would refuse gets a result with `error` (the service's code and message)."""
         labels = self.labels
@@ -115,6 +115,7 @@ class Tagger:
                 f"top_k must be between 1 and {len(labels)} (the number of labels); got {top_k}",
                 "invalid_top_k",
             )
+        images = list(images)
         decoded = self._call(self._decode(images))
         good = [i for i, item in enumerate(decoded) if isinstance(item, np.ndarray)]
         probabilities = np.zeros((len(images), len(labels)), np.float32)

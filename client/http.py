@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
 import httpx
@@ -101,7 +101,7 @@ class AsyncTaggerClient:
 
     async def classify(
         self,
-        images: Sequence[ImageInput],
+        images: Iterable[ImageInput],
         model: str = DEFAULT_MODEL,
         *,
         version: int | None = None,
@@ -113,6 +113,7 @@ class AsyncTaggerClient:
         key) raises RequestRejected, and a server that stays unavailable or unreachable through
         every retry raises ServiceUnavailable or ConnectionFailed."""
         path = classify_path(model, version, alias)
+        images = list(images)  # any iterable of images
         results: list[ImageResult | None] = [None] * len(images)
         sendable: list[tuple[int, Encoded]] = []
         for index, image in enumerate(images):
@@ -132,7 +133,10 @@ class AsyncTaggerClient:
                     results[index] = answer
 
             await gather_all([run(chunk) for chunk in chunks])
-        return [result for result in results if result is not None]
+        done = [result for result in results if result is not None]
+        if len(done) != len(images):
+            raise AssertionError("an image got no result")
+        return done
 
     async def _classify_chunk(
         self, path: str, model: str, items: list[Encoded], top_k: int
@@ -248,7 +252,7 @@ class TaggerClient:
 
     def classify(
         self,
-        images: Sequence[ImageInput],
+        images: Iterable[ImageInput],
         model: str = DEFAULT_MODEL,
         *,
         version: int | None = None,
