@@ -58,7 +58,20 @@ def create_app(
 
         store = ModelStore(settings.model_store)
     metrics = Metrics(registry)
-    served = ServedModels(settings, store, metrics, predict_hook)
+    admission = Admission(
+        settings.in_flight_limit,
+        settings.buffered_body_limit_bytes,
+        settings.retry_after_s,
+        metrics.rejected_overloaded,
+    )
+
+    def bound_in_flight(model_count: int) -> None:
+        """TAGGER_MAX_IN_FLIGHT_REQUESTS bounds each model's requests, and all of them together
+        to that per served model, so a flood on one model cannot take another's slots."""
+        admission.limit = settings.in_flight_limit * max(1, model_count)
+
+    served = ServedModels(settings, store, metrics, predict_hook, on_change=bound_in_flight)
+    bound_in_flight(len(served.names))
 
     # Images are decoded on their own pool so they never queue behind other blocking work. Made
     # here (its threads start with the first image), so the routes' dependencies always resolve,
@@ -97,12 +110,6 @@ def create_app(
     app.state.decode_executor = executor
     app.state.decode_budget = decode_budget
     app.state.core = Core(settings, metrics, served, executor, decode_budget)
-    admission = Admission(
-        settings.in_flight_limit,
-        settings.buffered_body_limit_bytes,
-        settings.retry_after_s,
-        metrics.rejected_overloaded,
-    )
     metrics.buffered_body_bytes.set_function(lambda: admission.buffered_bytes)
     app.state.admission = admission
     install_error_handlers(app, {"/v2": oip_errors.STYLE})
