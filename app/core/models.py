@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from app.config import Settings
@@ -36,11 +37,14 @@ class ServedModels:
         store: Any,
         metrics: Metrics,
         predict_hook: PredictHook | None = None,
+        on_change: Callable[[int], None] | None = None,
     ) -> None:
+        """`on_change` is called with the number of served models whenever it changes."""
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self._hook = predict_hook
+        self._on_change = on_change
         self.follows_store = settings.served_models is None
         self._managers: dict[str, ModelManager] = {}
         # Whether the set of models is known yet (with `*`: after the store's first listing).
@@ -166,6 +170,8 @@ class ServedModels:
             task.add_done_callback(self._removing.discard)
             task.add_done_callback(_log_task_failure)
         self._listed = True
+        if self._on_change is not None:
+            self._on_change(len(self._managers))
 
     # -- TAGGER_MAX_TOTAL_LOADED_VERSIONS (ModelManager's SlotKeeper) ----------------------------
 
