@@ -244,7 +244,7 @@ class ModelManager:
                 try:
                     self._slots.room_for_pinned(self)
                 except LoadRefused:
-                    self._budget.finished()
+                    self._budget.withdraw()
                     raise
         except LoadRefused as exc:
             self.metrics.pinned_loads_refused.labels(self.name).inc()

@@ -211,3 +211,32 @@ def _serves(server: Server, model: str) -> bool:
 
 def _scrape(server: Server) -> str:
     return generate_latest(server.registry).decode()
+
+
+async def test_the_total_version_bound_unloads_the_pinned_version_idle_longest_of_any_model(
+    two_models: Path, colours_store: ModelStore, trained_store: Any, evaluated: Evaluated
+) -> None:
+    store = ModelStore(two_models)
+    for model, source in (("fashion", trained_store.store), ("colours", colours_store)):
+        store.publish(model, source.version_dir(model, 1), source.metadata(model, 1))
+    settings = every_model(two_models, max_total_loaded_versions=3, request_timeout_ms=3000)
+    with run_server(settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            shoe = encode(evaluated.images[3])
+            pinned = await classify(http, "fashion/versions/1", shoe, 1)
+            assert pinned.status_code == 200, pinned.text
+            listed = (await http.get("/v1/models")).json()
+            assert (listed["loaded_versions_total"], listed["max_total_loaded_versions"]) == (3, 3)
+
+            # Every slot is taken and fashion v1 was just used: refused, nothing unloaded.
+            refused = await classify(http, "colours/versions/1", a_red_square(), 1)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "version_load_budget"
+            assert "TAGGER_MAX_TOTAL_LOADED_VERSIONS" in refused.json()["error"]["message"]
+
+            await asyncio.sleep(3.2)  # fashion v1 idle for a request timeout: its slot is free
+            loaded = await classify(http, "colours/versions/1", a_red_square(), 1)
+            assert loaded.status_code == 200, loaded.text
+            summaries = {m["name"]: m for m in (await http.get("/v1/models")).json()["models"]}
+            assert summaries["fashion"]["loaded_versions"] == [2]
+            assert summaries["colours"]["loaded_versions"] == [1, 2]
