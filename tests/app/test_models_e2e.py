@@ -25,6 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 FASHION_SHAPE = (28, 28, 1)
 COLOURS_SHAPE = (32, 32, 3)
+FAILURES = "tagger_model_reload_failures_total"
 
 
 @dataclass
@@ -240,3 +241,27 @@ async def test_the_total_version_bound_unloads_the_pinned_version_idle_longest_o
             summaries = {m["name"]: m for m in (await http.get("/v1/models")).json()["models"]}
             assert summaries["fashion"]["loaded_versions"] == [2]
             assert summaries["colours"]["loaded_versions"] == [1, 2]
+
+
+async def test_a_model_that_fails_to_load_is_reported_and_the_others_are_served(
+    two_models: Path, evaluated: Evaluated
+) -> None:
+    # A version whose metadata names another model: it can never load.
+    shutil.copytree(two_models / "colours", two_models / "broken")
+    with run_server(every_model(two_models), wait_ready=False) as server:
+        await server.until(lambda: _serves(server, "fashion") and _serves(server, "colours"), 60)
+        await server.until(lambda: server.metric(FAILURES, model="broken") >= 1, 30)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            assert labels_of(await classify(http, "colours", a_red_square(), 3)) == set(COLOURS)
+            shoe = encode(evaluated.images[4])
+            assert (await classify(http, "fashion", shoe, 1)).status_code == 200
+
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            message = ready.json()["error"]["message"]
+            assert message.startswith("not ready: broken:"), message
+            assert "fashion" not in message and "colours" not in message
+            broken = await classify(http, "broken", a_red_square(), 1)
+            assert broken.status_code == 503 and broken.json()["error"]["code"] == "not_ready"
+            summary = (await http.get("/v1/models/broken")).json()
+            assert summary["model_version_status"][0]["state"] == "END"
