@@ -7,6 +7,7 @@ that loads is served instead (a fallback), and the intended one is retried with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -138,19 +139,21 @@ class ModelManager:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
         servables = list(self._pinned.values())
-        served, self.served = self.served, None
-        if served is not None:
-            servables.append(served)
+        if self.served is not None:
+            servables.append(self.served)
         self._pinned.clear()
         timeout = self.settings.shutdown_timeout_s
         await asyncio.gather(*(s.batcher.close(timeout) for s in servables))
         if self._background:
             await asyncio.wait(self._background, timeout=timeout)
         if forget:
-            if served is not None:
-                self.metrics.model_info.remove(self.name, str(served.version), served.model.runtime)
-            self.metrics.serving_fallback.remove(self.name)
-            self.metrics.queue_depth.remove(self.name)
+            metrics = self.metrics
+            if self.served is not None:
+                served = self.served
+                labels = (self.name, str(served.version), served.model.runtime)
+                _remove_series(metrics.model_info, *labels)
+            _remove_series(metrics.serving_fallback, self.name)
+            _remove_series(metrics.queue_depth, self.name)
 
     @property
     def pinned_idle_since(self) -> dict[int, float]:
@@ -401,6 +404,12 @@ class ModelManager:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
+
+
+def _remove_series(metric: Any, *labels: str) -> None:
+    """Drop one labelled series, if it was ever reported."""
+    with contextlib.suppress(KeyError):
+        metric.remove(*labels)
 
 
 def _unloadable(name: str, version: int) -> ModelFailure:

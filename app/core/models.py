@@ -52,7 +52,7 @@ class ServedModels:
         for name in settings.served_models or ():
             self._managers[name] = self._new(name)
         self._watcher: asyncio.Task[None] | None = None
-        self._removing: set[asyncio.Task[None]] = set()
+        self._draining: dict[str, asyncio.Task[None]] = {}
         self._started = False
 
     def _new(self, name: str) -> ModelManager:
@@ -135,8 +135,9 @@ class ServedModels:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
         await asyncio.gather(*(m.stop() for m in self._managers.values()))
-        if self._removing:
-            await asyncio.wait(self._removing, timeout=self.settings.shutdown_timeout_s)
+        if self._draining:
+            timeout = self.settings.shutdown_timeout_s
+            await asyncio.wait(list(self._draining.values()), timeout=timeout)
 
     async def _follow_store(self) -> None:
         interval = self.settings.poll_interval_s
@@ -156,7 +157,9 @@ class ServedModels:
         """Serve the models the store holds now (TAGGER_MODELS=*): start new ones, drain and
         unload the ones whose folder is gone."""
         names = set(await asyncio.to_thread(self.store.models))
-        for name in sorted(names - set(self._managers)):
+        # A model back while its old manager still drains waits for the next poll, so the
+        # old one's metric clean-up cannot remove the new one's series.
+        for name in sorted(names - set(self._managers) - set(self._draining)):
             logger.info("model %s appeared in the store; loading it", name)
             manager = self._managers[name] = self._new(name)
             manager.start()
@@ -166,8 +169,8 @@ class ServedModels:
             task = asyncio.get_running_loop().create_task(
                 manager.stop(forget=True), name=f"unload-{name}"
             )
-            self._removing.add(task)
-            task.add_done_callback(self._removing.discard)
+            self._draining[name] = task
+            task.add_done_callback(lambda _, name=name: self._draining.pop(name, None))
             task.add_done_callback(_log_task_failure)
         self._listed = True
         if self._on_change is not None:
