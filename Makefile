@@ -6,8 +6,9 @@ STAMP := .install.stamp
 
 .PHONY: system-deps bench-deps install test lint run train train-quick bench bench-quick clean
 
+# Everything: serving (the base install), training (TensorFlow) and the test tools.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q -e '.[train,dev]'
 	touch $(STAMP)
 
 install: $(STAMP) system-deps

@@ -1,17 +1,21 @@
-"""`python -m benchmarks [--quick] [--soak] [--no-hostile | --hostile-only] [--out DIR] ...`.
+"""`python -m benchmarks [--quick] [--soak] [--no-hostile | --hostile-only | --protocols-only |
+--runtimes-only] [--out DIR] ...`.
 
-Runs, in order: the raw model and preprocessing in process; `python -m app` under a
-concurrency sweep (1 and 8 images per request); the same with TAGGER_MAX_BATCH_SIZE=1;
-overload at 4x the sustainable rate against a small queue (driven by `hey` when it is on PATH,
-else by the httpx generator); the hostile-client scenarios (1,000 slow connections, the worst
-accepted image, SIGTERM under load; about 3 minutes, needs `hey`); and, with --soak, 5 minutes
-at 64 clients. Writes `<out>/<date>-<host>[-quick][-hostile].{json,md,png}`.
+Runs, in order: the raw model in process in TensorFlow and ONNX Runtime side by side, and
+preprocessing; `python -m app` under a concurrency sweep (1 and 8 images per request); the same
+with TAGGER_MAX_BATCH_SIZE=1; overload at 4x the sustainable rate against a small queue (driven
+by `hey` when it is on PATH, else by the httpx generator); with --soak, 5 minutes at 64 clients;
+one image per request in each protocol (needs `hey`); the service under each runtime at 1 and 64
+clients (needs `hey`) and a verdict on each of issue 12's targets; the hostile-client scenarios
+(1,000 slow connections, the worst accepted image, SIGTERM under load; about 3 minutes, needs
+`hey`). Writes `<out>/<date>-<host>[-quick][-hostile|-protocols|-runtimes].{json,md,png}`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -22,7 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import hostile, protocols, report, scenarios
+import httpx
+
+from benchmarks import hostile, protocols, report, runtimes, scenarios
 from benchmarks.load import hey_available
 from benchmarks.raw import run_raw, sample_images
 from benchmarks.service import Service
@@ -56,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     which.add_argument(
         "--protocols-only", action="store_true", help="only the one-image-per-protocol comparison"
     )
+    which.add_argument(
+        "--runtimes-only",
+        action="store_true",
+        help="only TensorFlow vs ONNX Runtime: raw model, and the service at 1 and 64 clients",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--store", type=Path, default=None, help="default: $TAGGER_MODEL_STORE")
     parser.add_argument("--model", default=os.environ.get("TAGGER_MODEL_NAME", "fashion"))
@@ -87,6 +98,44 @@ def run_protocols(
     seconds, rounds = (4.0, 2) if args.quick else (8.0, 3)
     with Service(store.root, name, scratch / "protocols.log") as service:
         return protocols.compare(service, image, pixels, scratch, seconds=seconds, rounds=rounds)
+
+
+def run_runtimes(
+    store: ModelStore, name: str, raw: dict[str, Any], args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    """The service under each runtime, and the verdicts on this run's raw and service rows."""
+    section: dict[str, Any] = {"raw": raw["runtimes"], "served_runtime": raw["served_runtime"]}
+    if not hey_available():
+        section["service_skipped"] = "hey (the load generator) is not on PATH (make bench-deps)"
+    elif runtimes.ONNXRUNTIME not in {s["runtime"] for s in raw["runtime_samples"]}:
+        section["service_skipped"] = "the version has no model.onnx or onnxruntime is missing"
+    else:
+        request = protocols.upload_request(name, sample_images()[SERVICE_IMAGE])
+        seconds, rounds = (4.0, 2) if args.quick else (8.0, 3)
+        with contextlib.ExitStack() as stack:
+            services = {
+                runtime: stack.enter_context(
+                    Service(
+                        store.root, name, scratch / f"{runtime}.log", {"TAGGER_RUNTIME": runtime}
+                    )
+                )
+                for runtime in runtimes.RUNTIMES
+            }
+            section["service_runtimes"] = {
+                runtime: httpx.get(f"{service.base_url}/v1/models/{name}", timeout=10).json()[
+                    "runtime"
+                ]
+                for runtime, service in services.items()
+            }
+            section["service_samples"] = runtimes.service_samples(
+                services, request, scratch, seconds=seconds, rounds=rounds
+            )
+        section["service"] = runtimes.service_rows(section["service_samples"])
+    section["verdicts"] = runtimes.verdicts(section["raw"], section.get("service", []))
+    for verdict in section["verdicts"]:
+        logger.info("%s: %s (%s)", verdict["target"], "met" if verdict["met"] else "NOT met",
+                    verdict["measured"])  # fmt: skip
+    return section
 
 
 def run_hostile(
@@ -157,11 +206,16 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"name": args.model, "version": version, "input": metadata.input.model_dump()},
         "service_image": SERVICE_IMAGE,
     }
-    if not args.hostile_only and not args.protocols_only:
-        logger.info("raw model %s v%d, %s plan", args.model, version, plan.name)
-        results["raw"] = run_raw(
-            store.version_dir(args.model, version), metadata, plan.raw_batch_sizes, plan.raw_seconds
+    if args.runtimes_only:
+        logger.info("raw model %s v%d in both runtimes, %s plan", args.model, version, plan.name)
+        raw = run_raw(
+            store, args.model, version, plan.raw_batch_sizes, plan.raw_seconds, preprocess=False
         )
+        with tempfile.TemporaryDirectory(prefix="tagger-bench-runtimes-") as scratch:
+            results["runtimes"] = run_runtimes(store, args.model, raw, args, Path(scratch))
+    elif not args.hostile_only and not args.protocols_only:
+        logger.info("raw model %s v%d, %s plan", args.model, version, plan.name)
+        results["raw"] = run_raw(store, args.model, version, plan.raw_batch_sizes, plan.raw_seconds)
         with tempfile.TemporaryDirectory(prefix="tagger-bench-") as scratch:
             results |= asyncio.run(
                 run_service_parts(store_root, args.model, plan, args, Path(scratch))
@@ -170,16 +224,22 @@ def main(argv: list[str] | None = None) -> int:
         results["batched_vs_unbatched"] = report.batched_vs_unbatched(
             results["service"], results["unbatched"]
         )
-    if not args.hostile_only:
+    if not args.hostile_only and not args.runtimes_only:
         with tempfile.TemporaryDirectory(prefix="tagger-bench-protocols-") as scratch:
             results["protocols"] = run_protocols(store, args.model, version, args, Path(scratch))
-    if not args.no_hostile and not args.protocols_only:
+    if "raw" in results:
+        with tempfile.TemporaryDirectory(prefix="tagger-bench-runtimes-") as scratch:
+            results["runtimes"] = run_runtimes(
+                store, args.model, results["raw"], args, Path(scratch)
+            )
+    if not args.no_hostile and not args.protocols_only and not args.runtimes_only:
         with tempfile.TemporaryDirectory(prefix="tagger-bench-hostile-") as scratch:
             results["hostile"] = run_hostile(store_root, args.model, args, Path(scratch))
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     stem = f"{started:%Y-%m-%d}-{machine['host']}" + ("-quick" if args.quick else "")
     stem += "-hostile" if args.hostile_only else ""
     stem += "-protocols" if args.protocols_only else ""
+    stem += "-runtimes" if args.runtimes_only else ""
     for path in report.write(results, args.out, stem):
         print(path)
     return 0

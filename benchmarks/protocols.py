@@ -62,18 +62,23 @@ def oip_body(data: np.ndarray, datatype: str) -> tuple[bytes, int]:
     return body, json_size if json_size is not None else len(body)
 
 
+def upload_request(model: str, image: bytes) -> Request:
+    """This service's own API: one multipart PNG upload."""
+    return Request(
+        "upload API (multipart PNG)",
+        f"/v1/models/{model}/classify",
+        multipart_body(image),
+        f"multipart/form-data; boundary={BOUNDARY}",
+    )
+
+
 def requests(model: str, image: bytes, pixels: np.ndarray) -> list[Request]:
     """The four requests: one image each, the same image."""
     uint8_body, uint8_json = oip_body(pixels[None], "UINT8")
     png_body, png_json = oip_body(np.array([image], dtype=np.object_), "BYTES")
     predict = json.dumps({"instances": [{"b64": base64.b64encode(image).decode()}]}).encode()
     return [
-        Request(
-            "upload API (multipart PNG)",
-            f"/v1/models/{model}/classify",
-            multipart_body(image),
-            f"multipart/form-data; boundary={BOUNDARY}",
-        ),
+        upload_request(model, image),
         Request(
             "OIP v2 (binary UINT8 pixels)",
             f"/v2/models/{model}/infer",
@@ -97,9 +102,10 @@ def requests(model: str, image: bytes, pixels: np.ndarray) -> list[Request]:
     ]
 
 
-def _hey(
+def hey_with_cpu(
     service: Service, request: Request, clients: int, seconds: float, scratch: Path
 ) -> dict[str, float]:
+    """One closed-loop hey run: its report, and the server's CPU ms per answered request."""
     body = scratch / f"protocol-{abs(hash(request.name))}.bin"
     body.write_bytes(request.body)
     command = ["hey", "-z", f"{seconds:g}s", "-c", str(clients), "-m", "POST",
@@ -131,10 +137,10 @@ def compare(
     plan = requests(service.model, image, pixels)
     runs: dict[str, list[dict[str, float]]] = {request.name: [] for request in plan}
     for request in plan:  # warm-up: first connections, first batches of each size
-        _hey(service, request, clients, 1.0, scratch)
+        hey_with_cpu(service, request, clients, 1.0, scratch)
     for round_index in range(rounds):
         for request in plan:
-            result = _hey(service, request, clients, seconds, scratch)
+            result = hey_with_cpu(service, request, clients, seconds, scratch)
             logger.info("protocols round %d %s: %s", round_index + 1, request.name, result)
             runs[request.name].append(result)
     rows: list[dict[str, object]] = []

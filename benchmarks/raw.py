@@ -1,32 +1,24 @@
-"""The raw limit: the served SavedModel signature called in process, and preprocessing cost."""
+"""The raw limit: the version called in process in each runtime, and preprocessing cost."""
 
 from __future__ import annotations
 
 import io
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from benchmarks import runtimes
 from model_store import ModelMetadata
 from model_store.preprocessing import preprocess_bytes
-from model_store.signature import INPUT_NAME
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-
-
-@dataclass(frozen=True)
-class RawPoint:
-    batch_size: int
-    images_per_s: float
-    ms_per_batch: float
-    batches: int
 
 
 @dataclass(frozen=True)
@@ -35,22 +27,6 @@ class DecodePoint:
     bytes: int
     ms_per_image: float
     images_per_s: float
-
-
-def load_signature(
-    directory: Path, signature: str, output: str
-) -> Callable[[np.ndarray], np.ndarray]:
-    """The version's serving signature as uint8 pixels -> probabilities, as the app calls it."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(directory))
-    function = loaded.signatures[signature]
-
-    def predict(pixels: np.ndarray) -> np.ndarray:
-        return function(**{INPUT_NAME: tf.constant(pixels, dtype=tf.uint8)})[output].numpy()
-
-    predict.keepalive = loaded  # type: ignore[attr-defined]  # the functions need the object
-    return predict
 
 
 def _timed_loop(
@@ -67,23 +43,76 @@ def _timed_loop(
             return calls, elapsed
 
 
-def model_throughput(
-    predict: Callable[[np.ndarray], np.ndarray],
+def load_models(store: Any, name: str, version: int) -> dict[str, Any]:
+    """The version loaded exactly as the service loads it (`app.core.runtime`, default thread
+    settings): in TensorFlow, and in ONNX Runtime when the version has model.onnx and
+    onnxruntime is installed."""
+    from app.config import Settings
+    from app.core.runtime import (
+        configure_tensorflow,
+        has_onnx,
+        load_onnx_model,
+        load_saved_model,
+        onnxruntime_refusal,
+        open_version,
+    )
+
+    settings = Settings()
+    metadata, directory = open_version(store, name, version)
+    device = configure_tensorflow(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
+    models = {runtimes.TENSORFLOW: load_saved_model(name, version, metadata, directory, device)}
+    refusal = onnxruntime_refusal(leave_gpu_to_tensorflow=False)
+    if has_onnx(metadata) and refusal is None:
+        models[runtimes.ONNXRUNTIME] = load_onnx_model(
+            name, version, metadata, directory, settings.tf_intra_op_threads
+        )
+    else:
+        logger.warning("%s v%d: no ONNX Runtime column (%s)", name, version,
+                       refusal or "no model.onnx")  # fmt: skip
+    return models
+
+
+def served_runtime(store: Any, name: str, version: int) -> str:
+    """The runtime `python -m app` serves the version with under this environment's settings."""
+    from app.config import Settings
+    from app.core.runtime import AUTO, choose_runtime, onnxruntime_refusal
+
+    setting = Settings().runtime
+    refusal = onnxruntime_refusal(leave_gpu_to_tensorflow=setting == AUTO)
+    return choose_runtime(setting, name, version, store.metadata(name, version), refusal)
+
+
+def raw_samples(
+    predicts: Mapping[str, Callable[[np.ndarray], np.ndarray]],
     shape: tuple[int, int, int],
-    batch_sizes: Sequence[int] = BATCH_SIZES,
-    seconds_per_size: float = 1.0,
-) -> list[RawPoint]:
-    """Images/s of the bare signature at each batch size (after one warm-up call per size)."""
+    batch_sizes: Sequence[int],
+    seconds_per_size: float,
+    rounds: int = 5,
+) -> list[dict[str, Any]]:
+    """ms per call for each runtime, batch size and round; the runtimes alternate who goes
+    first, and each round gets `seconds_per_size / rounds` per runtime and size."""
     rng = np.random.default_rng(0)
-    points = []
-    for size in batch_sizes:
-        batch = rng.integers(0, 256, size=(size, *shape), dtype=np.uint8)
-        predict(batch)  # trace and allocate outside the measurement
-        calls, elapsed = _timed_loop(lambda batch=batch: predict(batch), seconds_per_size)
-        point = RawPoint(size, calls * size / elapsed, 1000.0 * elapsed / calls, calls)
-        logger.info("raw batch %4d: %9.0f images/s", size, point.images_per_s)
-        points.append(point)
-    return points
+    batches = {
+        size: rng.integers(0, 256, size=(size, *shape), dtype=np.uint8) for size in batch_sizes
+    }
+    for predict in predicts.values():  # first call per size outside the measurement
+        for batch in batches.values():
+            predict(batch)
+    order = list(predicts)
+    samples = []
+    for round_index in range(rounds):
+        for size, batch in batches.items():
+            for runtime in order if round_index % 2 == 0 else order[::-1]:
+                predict = predicts[runtime]
+                calls, elapsed = _timed_loop(
+                    lambda p=predict, b=batch: p(b), seconds_per_size / rounds
+                )
+                ms = 1000.0 * elapsed / calls
+                samples.append(
+                    {"runtime": runtime, "batch_size": size, "round": round_index, "ms": ms}
+                )
+        logger.info("raw runtimes round %d of %d done", round_index + 1, rounds)
+    return samples
 
 
 def product_photo(side: int, seed: int = 0) -> Image.Image:
@@ -134,15 +163,30 @@ def preprocess_cost(metadata: ModelMetadata, seconds_per_image: float = 1.0) -> 
 
 
 def run_raw(
-    version_dir: Path,
-    metadata: ModelMetadata,
+    store: Any,
+    name: str,
+    version: int,
     batch_sizes: Sequence[int] = BATCH_SIZES,
     seconds_per_size: float = 1.0,
-) -> dict[str, list[dict[str, float | int | str]]]:
-    """Both raw measurements, as JSON-ready dicts."""
+    preprocess: bool = True,
+) -> dict[str, Any]:
+    """Both raw measurements, as JSON-ready dicts: the model in each runtime side by side
+    (`runtimes`), the runtime the service picks by default alone (`model`), and preprocessing
+    (unless `preprocess` is False)."""
+    metadata = store.metadata(name, version)
     spec = metadata.input
-    predict = load_signature(version_dir, metadata.signature, metadata.output)
+    models = load_models(store, name, version)
+    predicts = {runtime: model.predict for runtime, model in models.items()}
     shape = (spec.height, spec.width, spec.channels)
-    model = model_throughput(predict, shape, batch_sizes, seconds_per_size)
-    decode = preprocess_cost(metadata, seconds_per_image=min(1.0, seconds_per_size))
-    return {"model": [asdict(p) for p in model], "preprocess": [asdict(p) for p in decode]}
+    samples = raw_samples(predicts, shape, batch_sizes, seconds_per_size)
+    rows = runtimes.raw_rows(samples)
+    served = served_runtime(store, name, version)
+    seconds_per_image = min(1.0, seconds_per_size)
+    decode = preprocess_cost(metadata, seconds_per_image) if preprocess else []
+    return {
+        "runtimes": rows,
+        "runtime_samples": samples,
+        "served_runtime": served,
+        "model": runtimes.served_rows(rows, served),
+        "preprocess": [asdict(p) for p in decode],
+    }

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import protocols, stats
+from benchmarks import protocols, runtimes, stats
 from benchmarks.report_hostile import hostile_lines
 from benchmarks.tables import fmt as _fmt
 from benchmarks.tables import table as _table
@@ -117,6 +117,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     if "raw" in results:
         lines += service_lines(results)
     lines += protocols.lines(results.get("protocols", []))
+    lines += runtimes.lines(results.get("runtimes", {}), with_raw="raw" not in results)
     if hostile := results.get("hostile"):
         lines += hostile_lines(hostile)
     return "\n".join(lines)
@@ -129,6 +130,8 @@ def _generators(results: Mapping[str, Any]) -> list[str]:
         parts.append(f"httpx (sweeps, soak); overload: {overload}")
     if "protocols" in results:
         parts.append("protocols: hey")
+    if "runtimes" in results:
+        parts.append("runtimes: hey")
     if "hostile" in results:
         parts.append("hostile clients: hey (legitimate load), asyncio raw sockets and httpx")
     return parts
@@ -137,11 +140,19 @@ def _generators(results: Mapping[str, Any]) -> list[str]:
 def service_lines(results: Mapping[str, Any]) -> list[str]:
     """Raw model, service sweeps, overload and soak."""
     lines = ["## Raw model (in process) and preprocessing", ""]
-    lines += _table(
-        ["batch", "images/s", "ms/batch"],
-        [(p["batch_size"], p["images_per_s"], _fmt(p["ms_per_batch"], 2))
-         for p in results["raw"]["model"]],
-    )  # fmt: skip
+    if rows := results["raw"].get("runtimes"):
+        served = runtimes.NAMES.get(results["raw"]["served_runtime"], "?")
+        lines += [
+            f"Both runtimes, interleaved; the service (and service vs raw) uses {served}.",
+            "",
+        ]
+        lines += runtimes.raw_table(rows)
+    else:  # results from before the runtime comparison
+        lines += _table(
+            ["batch", "images/s", "ms/batch"],
+            [(p["batch_size"], p["images_per_s"], _fmt(p["ms_per_batch"], 2))
+             for p in results["raw"]["model"]],
+        )  # fmt: skip
     lines += _table(
         ["input", "bytes", "ms/image", "images/s (one core)"],
         [(p["image"], p["bytes"], _fmt(p["ms_per_image"], 3), p["images_per_s"])

@@ -255,6 +255,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidName as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ModelStoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ModelStoreError as exc:  # the store's own messages leave its path out (clients see them)
+        print(f"error: {exc} (store {str(store.root)!r})", file=sys.stderr)
         return EXIT_FAILED

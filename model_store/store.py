@@ -107,7 +107,7 @@ class ModelStore:
         """The model's versions, ascending; `ModelNotFound` if it has none."""
         found = _version_numbers(self._model_dir(name))
         if not found:
-            raise ModelNotFound(f"model {name!r} has no versions in store {str(self.root)!r}")
+            raise ModelNotFound(f"model {name!r} has no versions in the store")
         return found
 
     def latest(self, name: str) -> int:
@@ -188,7 +188,7 @@ class ModelStore:
                 yield model_dir
         except FileNotFoundError as exc:
             if not model_dir.is_dir():
-                raise ModelNotFound(f"model {name!r} is not in store {str(self.root)!r}") from exc
+                raise ModelNotFound(f"model {name!r} is not in the store") from exc
             raise ModelStoreError(f"cannot update model {name!r}: {exc}") from exc
         except OSError as exc:
             raise ModelStoreError(f"cannot update model {name!r}: {exc}") from exc

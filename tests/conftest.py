@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,16 @@ from model_store import ModelMetadata, ModelStore
 
 TRAIN_LIMIT = 600
 TEST_LIMIT = 300
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """`.[dev]` alone is the test tools on the serve-only install; the suite also trains."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.exit(
+            "the tests train a real model and need TensorFlow: pip install -e '.[train,dev]' "
+            "(make test does)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 @dataclass(frozen=True)

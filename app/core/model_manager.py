@@ -20,6 +20,7 @@ from app.core.errors import ModelFailure, NotFound, NotReady, Overloaded, from_s
 from app.core.fallback import Fallback, fallback_candidates
 from app.core.load_failures import LoadFailures
 from app.core.pinned_loads import LoadRefused, PinnedLoadBudget
+from app.core.runtime import RuntimeUnavailable
 from app.core.servable import (
     PredictHook,
     Servable,
@@ -388,7 +389,9 @@ class ModelManager:
         except Exception as exc:
             self._failures.record(version, str(exc))
             self.metrics.reload_failures.labels(self.name).inc()
-            logger.error("loading %s v%d failed: %s", self.name, version, exc, exc_info=True)
+            # A missing runtime is said in full by its message; anything else gets its traceback.
+            trace = not isinstance(exc, RuntimeUnavailable)
+            logger.error("loading %s v%d failed: %s", self.name, version, exc, exc_info=trace)
             raise
         self._failures.clear(version)
         if model.onnx_failure is not None:  # served, but through TensorFlow (logged on load)

@@ -8,6 +8,7 @@ it, so a process serving model.onnx never imports TensorFlow.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import logging
 import os
 import threading
@@ -41,7 +42,21 @@ _device: str | None = None
 
 
 class RuntimeUnavailable(Exception):
-    """The version cannot run in the runtime TAGGER_RUNTIME asks for."""
+    """The version cannot run in the runtime TAGGER_RUNTIME asks for, or that runtime is not
+    installed here."""
+
+
+def tensorflow_available() -> bool:
+    """Whether TensorFlow is installed (the serve-only install has none), without importing it."""
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def tensorflow_missing(name: str, version: int, why: str) -> RuntimeUnavailable:
+    """The error for a version that only TensorFlow can serve, in an install without it."""
+    return RuntimeUnavailable(
+        f"{name} v{version} needs TensorFlow ({why}), which is not installed here: "
+        "pip install '.[train]' to serve it"
+    )
 
 
 def configure_tensorflow(intra_op_threads: int = 0, inter_op_threads: int = 0) -> str:
@@ -147,12 +162,18 @@ def onnxruntime_refusal(leave_gpu_to_tensorflow: bool = True) -> str | None:
     """Why ONNX Runtime should not run models in this process, or None when it may.
 
     TensorFlow stays the GPU path: where a GPU is visible but this onnxruntime has no CUDA
-    provider (the CPU-only package), `auto` leaves the GPU to TensorFlow; an explicit
-    TAGGER_RUNTIME=onnxruntime (`leave_gpu_to_tensorflow` False) runs on the CPU instead.
+    provider (the CPU-only package), `auto` leaves the GPU to TensorFlow if it is installed;
+    an explicit TAGGER_RUNTIME=onnxruntime (`leave_gpu_to_tensorflow` False), or an install
+    without TensorFlow, runs on the CPU instead.
     """
     if not onnxruntime_available():
         return "onnxruntime is not installed"
-    if leave_gpu_to_tensorflow and nvidia_gpu_visible() and not cuda_provider_installed():
+    if (
+        leave_gpu_to_tensorflow
+        and nvidia_gpu_visible()
+        and not cuda_provider_installed()
+        and tensorflow_available()
+    ):
         return "a GPU is visible and this onnxruntime has no CUDA provider (not onnxruntime-gpu)"
     return None
 

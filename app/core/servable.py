@@ -22,6 +22,8 @@ from app.core.runtime import (
     load_saved_model,
     onnxruntime_refusal,
     open_version,
+    tensorflow_available,
+    tensorflow_missing,
     warmup_sizes,
 )
 from app.metrics import Metrics
@@ -51,7 +53,8 @@ def load_and_warm(
     warmup batch size (blocking: call on a thread).
 
     With `auto`, a model.onnx that fails to load or warm leaves the version to TensorFlow;
-    the returned model says why in `onnx_failure`.
+    the returned model says why in `onnx_failure`. Where TensorFlow is not installed, a version
+    that needs it raises RuntimeUnavailable saying so.
     """
     metadata, directory = open_version(store, name, version)
     auto = settings.runtime == AUTO
@@ -74,10 +77,25 @@ def load_and_warm(
                 version,
                 onnx_failure,
             )
+    if not tensorflow_available():
+        raise tensorflow_missing(
+            name, version, _why_tensorflow(settings.runtime, onnx_failure, refusal)
+        )
     device = configure_tensorflow(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
     model = load_saved_model(name, version, metadata, directory, device)
     model.onnx_failure = onnx_failure
     return _warmed(model, settings, hook)
+
+
+def _why_tensorflow(setting: str, onnx_failure: str | None, refusal: str | None) -> str:
+    """Why a version is not served by ONNX Runtime, in words for an error message."""
+    if setting != AUTO:
+        return f"TAGGER_RUNTIME={setting}"
+    if onnx_failure is not None:
+        return f"its model.onnx cannot be served: {onnx_failure}"
+    if refusal is not None:
+        return refusal
+    return "it has no model.onnx: published before ONNX export"
 
 
 def _warmed(model: LoadedModel, settings: Settings, hook: PredictHook | None) -> LoadedModel:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 import socket
 import threading
 import time
@@ -22,6 +23,8 @@ from app.config import Settings
 from app.main import create_app
 from app.server import build_config
 from model_store import ModelStore
+from model_store.schema import METADATA_FILE
+from model_store.signature import ONNX_FILE
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 T10K_IMAGES = FASHION_DIR / "t10k-images-idx3-ubyte.gz"
@@ -159,3 +162,18 @@ def encode(pixels: np.ndarray, fmt: str = "PNG", **options: Any) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+def republish_with_onnx(store: ModelStore, version: int, onnx_bytes: bytes | None) -> int:
+    """A copy of `version` as a new version whose model.onnx holds `onnx_bytes` (checksummed
+    as it is), or has none (None), as versions from before ONNX export."""
+    metadata = store.metadata("fashion", version)
+    with store.staging("fashion") as staged:
+        shutil.copytree(store.version_dir("fashion", version), staged, dirs_exist_ok=True)
+        (staged / METADATA_FILE).unlink()
+        if onnx_bytes is None:
+            (staged / ONNX_FILE).unlink()
+            metadata = metadata.model_copy(update={"onnx": None})
+        else:
+            (staged / ONNX_FILE).write_bytes(onnx_bytes)
+        return store.publish("fashion", staged, metadata.model_copy(update={"files": {}})).version

@@ -67,3 +67,27 @@ async def test_the_deadline_message_names_the_requests_time_limit() -> None:
         "deadline_exceeded",
         "the request did not finish within 2.5 s",
     )
+
+
+async def test_an_unknown_model_never_shows_the_servers_store_path(tmp_path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from app.config import Settings
+    from app.main import create_app
+
+    store_root = tmp_path / "private" / "models"
+    store_root.mkdir(parents=True)
+    app = create_app(
+        Settings(model_store=store_root, poll_interval_s=0), registry=CollectorRegistry()
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        for method, path in [
+            ("GET", "/v1/models/nope"),
+            ("GET", "/v1/models/nope/metadata"),
+            ("GET", "/v2/models/nope"),
+        ]:
+            response = await http.request(method, path)
+            assert response.status_code == 404, (path, response.text)
+            assert "nope" in response.json()["error"].__str__(), path
+            assert str(tmp_path) not in response.text, (path, response.text)

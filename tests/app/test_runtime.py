@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,16 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import make_settings
+from app_helpers import make_settings, republish_with_onnx
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.core import runtime
+from app.core import runtime, servable
 from app.core.runtime import ONNXRUNTIME, TENSORFLOW, RuntimeUnavailable, choose_runtime
 from app.core.servable import load_and_warm
 from model_store import ModelStore
 from model_store.errors import CorruptVersion
-from model_store.schema import METADATA_FILE
 from model_store.signature import ONNX_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +68,15 @@ def test_a_visible_gpu_stays_with_tensorflow_unless_onnxruntime_has_cuda(
     assert runtime.onnx_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+def test_without_tensorflow_a_visible_gpu_does_not_keep_onnxruntime_away(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime, "nvidia_gpu_visible", lambda: True)
+    monkeypatch.setattr(runtime, "cuda_provider_installed", lambda: False)
+    monkeypatch.setattr(runtime, "tensorflow_available", lambda: False)
+    assert runtime.onnxruntime_refusal() is None
+
+
 def test_cuda_visible_devices_can_hide_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     assert not runtime.nvidia_gpu_visible()
@@ -84,26 +91,11 @@ def test_the_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
-def _republish(store: ModelStore, version: int, onnx_bytes: bytes | None) -> int:
-    """A copy of `version` as a new version whose model.onnx holds `onnx_bytes` (checksummed
-    as it is), or has none (None), as versions from before ONNX export."""
-    metadata = store.metadata("fashion", version)
-    with store.staging("fashion") as staged:
-        shutil.copytree(store.version_dir("fashion", version), staged, dirs_exist_ok=True)
-        (staged / METADATA_FILE).unlink()
-        if onnx_bytes is None:
-            (staged / ONNX_FILE).unlink()
-            metadata = metadata.model_copy(update={"onnx": None})
-        else:
-            (staged / ONNX_FILE).write_bytes(onnx_bytes)
-        return store.publish("fashion", staged, metadata.model_copy(update={"files": {}})).version
-
-
 def test_a_model_onnx_that_does_not_load_costs_only_the_onnx_path(
     store_root: Path, trained_store
 ) -> None:
     store = ModelStore(store_root)
-    garbage = _republish(store, trained_store.version, b"not an ONNX model")
+    garbage = republish_with_onnx(store, trained_store.version, b"not an ONNX model")
     model = load_and_warm(make_settings(store_root), store, "fashion", garbage, None)
     assert model.runtime == TENSORFLOW
     assert "model.onnx does not load" in (model.onnx_failure or "")
@@ -116,13 +108,35 @@ def test_a_version_without_model_onnx_serves_through_tensorflow_in_auto(
     store_root: Path, trained_store
 ) -> None:
     store = ModelStore(store_root)
-    old = _republish(store, trained_store.version, None)
+    old = republish_with_onnx(store, trained_store.version, None)
     model = load_and_warm(make_settings(store_root), store, "fashion", old, None)
     assert (model.runtime, model.onnx_failure) == (TENSORFLOW, None)
     assert model.predict(np.zeros((2, 28, 28, 1), np.uint8)).shape == (2, 10)
     strict = make_settings(store_root, runtime="onnxruntime")
     with pytest.raises(RuntimeUnavailable, match="use auto or tensorflow"):
         load_and_warm(strict, store, "fashion", old, None)
+
+
+def test_without_tensorflow_a_version_that_needs_it_says_how_to_install_it(
+    store_root: Path, trained_store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ModelStore(store_root)
+    old = republish_with_onnx(store, trained_store.version, None)
+    garbage = republish_with_onnx(store, trained_store.version, b"not an ONNX model")
+    monkeypatch.setattr(servable, "tensorflow_available", lambda: False)
+    install = r"which is not installed here: pip install '\.\[train\]' to serve it"
+    cases = [
+        ("auto", old, r"needs TensorFlow \(it has no model\.onnx: published before ONNX export\)"),
+        ("auto", garbage, r"needs TensorFlow \(its model\.onnx cannot be served: .*does not load"),
+        ("tensorflow", trained_store.version, r"needs TensorFlow \(TAGGER_RUNTIME=tensorflow\)"),
+    ]
+    for setting, version, why in cases:
+        settings = make_settings(store_root, runtime=setting)
+        with pytest.raises(RuntimeUnavailable, match=f"fashion v{version} {why}.*{install}"):
+            load_and_warm(settings, store, "fashion", version, None)
+    # A version with a sound model.onnx needs no TensorFlow.
+    model = load_and_warm(make_settings(store_root), store, "fashion", trained_store.version, None)
+    assert model.runtime == ONNXRUNTIME
 
 
 def test_serving_model_onnx_imports_no_tensorflow(trained_store) -> None:

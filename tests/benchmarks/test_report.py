@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import report, stats
+from benchmarks import report, runtimes, stats
 from benchmarks.load import LoadResult, parse_hey
 
 METRICS_BEFORE = """\
@@ -232,3 +232,32 @@ def test_report_files_hold_the_numbers(tmp_path: Path) -> None:
 
 def test_json_safe_turns_nan_into_null() -> None:
     assert report.json_safe({"a": math.nan, "b": (1.0, math.inf)}) == {"a": None, "b": [1.0, None]}
+
+
+def test_a_full_report_shows_the_raw_runtimes_side_by_side_once(tmp_path: Path) -> None:
+    samples = [
+        {"runtime": runtime, "batch_size": size, "round": 0, "ms": ms}
+        for runtime, size, ms in [("tensorflow", 1, 2.0), ("onnxruntime", 1, 0.2),
+                                  ("tensorflow", 64, 8.0), ("onnxruntime", 64, 4.0)]
+    ]  # fmt: skip
+    rows = runtimes.raw_rows(samples)
+    raw = {**RAW, "runtimes": rows, "served_runtime": "onnxruntime",
+           "model": runtimes.served_rows(rows, "onnxruntime")}  # fmt: skip
+    results = {
+        "plan": "quick",
+        "plan_factor": 4.0,
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "machine": {"cores": 2, "usable_cores": 2, "cpu_model": "Test CPU", "memory_gib": 8.0},
+        "model": {"name": "fashion", "version": 3},
+        "raw": raw,
+        "service": SERVICE,
+        "unbatched": UNBATCHED,
+        "service_vs_raw": report.service_vs_raw(SERVICE, raw),
+        "batched_vs_unbatched": report.batched_vs_unbatched(SERVICE, UNBATCHED),
+        "runtimes": {"raw": rows, "verdicts": runtimes.verdicts(rows, [])},
+    }
+    text = report.markdown(results)
+    assert text.count("| 1 | 2.000 | 500 | 0.200 | 5,000 | 10.0x |") == 1
+    assert "the service (and service vs raw) uses ONNX Runtime" in text
+    assert "| 64 | 1 | 16.0 | 3,000 | 12,333 | 0.24 |" in text  # ONNX Runtime, interpolated
+    assert "## TensorFlow vs ONNX Runtime" in text and "**met** (0.200 vs 2.000" in text

@@ -21,6 +21,9 @@ COMPOSE = REPO / "docker-compose.yml"
 COMPOSE_GPU = REPO / "deploy" / "compose" / "gpu.yml"
 K8S = REPO / "deploy" / "k8s"
 DOCKERFILE = REPO / "Dockerfile"
+REQUIREMENTS_SCRIPT = REPO / "deploy" / "docker" / "requirements.py"
+# What only training, export and SavedModel serving need: never in the CPU API image.
+TRAINING_ONLY = {"tensorflow", "keras", "matplotlib", "keras-tuner", "tf2onnx", "onnx"}
 APP_PORT = 8000
 SETTINGS_ENV = {f"TAGGER_{name.upper()}" for name in Settings.model_fields}
 
@@ -57,6 +60,31 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
             instruction, _, arguments = line.strip().partition(" ")
             pairs.append((instruction.upper(), arguments.strip()))
     return pairs
+
+
+def _dockerfile_stages() -> dict[str, list[tuple[str, str]]]:
+    """Each build stage's instructions, by stage name, in file order (FROM line included)."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for instruction, arguments in _dockerfile_instructions():
+        if instruction == "FROM":
+            name = arguments.partition(" AS ")[2]
+            current = stages[name.strip()] = []
+        if current is not None:
+            current.append((instruction, arguments))
+    return stages
+
+
+def _requirement_names(*extras: str) -> set[str]:
+    """Project names the Docker build installs for `extras` (deploy/docker/requirements.py)."""
+    listed = subprocess.run(
+        [sys.executable, str(REQUIREMENTS_SCRIPT), *extras],
+        input=(REPO / "pyproject.toml").read_text(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {re.split(r"[\[<>=!~;]", line, maxsplit=1)[0].lower() for line in listed}
 
 
 def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -161,6 +189,8 @@ def test_training_job_writes_the_same_store() -> None:
     (deployment,) = _by_kind("Deployment")
     (job,) = _by_kind("Job")
     (trainer,) = _containers(job)
+    assert trainer["image"] == "cnn-tagger-trainer:cpu", "training needs the trainer image"
+    assert _containers(deployment)[0]["image"] == "cnn-tagger:cpu"
     command = [*trainer["command"], *trainer["args"]]
     assert command[:4] == ["python", "-m", "training", "train"]
     assert command[command.index("--store") + 1] == "/models"
@@ -202,6 +232,8 @@ def test_compose_wires_trainer_api_prometheus_grafana() -> None:
     assert {"models", "prometheus-data"} <= set(compose["volumes"])
 
     trainer, api = services["trainer"], services["api"]
+    assert (trainer["build"]["target"], api["build"]["target"]) == ("trainer", "api")
+    assert trainer["image"] != api["image"], "the API image has no TensorFlow to train with"
     script = trainer["command"][-1]
     assert "python -m model_store" in script and "versions" in script
     assert "|| exec python -m training train --profile" in script
@@ -230,29 +262,62 @@ def test_compose_wires_trainer_api_prometheus_grafana() -> None:
 
 def test_compose_gpu_override_reserves_a_gpu_for_the_gpu_image() -> None:
     services = yaml.safe_load(COMPOSE_GPU.read_text())["services"]
+    assert services["trainer"]["image"] != services["api"]["image"]
     for name in ("trainer", "api"):
         assert services[name]["build"]["args"]["VARIANT"] == "gpu"
+        assert services[name]["image"].endswith(":gpu}")
         (device,) = services[name]["deploy"]["resources"]["reservations"]["devices"]
         assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
 
 
 def test_dockerfile_serves_the_app_as_a_non_root_user() -> None:
     pairs = _dockerfile_instructions()
-    froms = [index for index, (instruction, _) in enumerate(pairs) if instruction == "FROM"]
-    assert len(froms) == 2 and pairs[froms[0]][1].endswith(" AS builder"), "multi-stage build"
     assert pairs[0] == ("ARG", "PYTHON_IMAGE=python:3.11-slim")
-    runtime = pairs[froms[1] :]
-    args = dict(runtime)
-    assert ("ARG", "VARIANT=cpu") in runtime
+    stages = _dockerfile_stages()
+    assert list(stages)[-1] == "api", "the API image is the default target"
+    api = stages["api"]
+    args = dict(api)
+    assert args["FROM"] == "runtime AS api"
+    assert ("ARG", "VARIANT=cpu") in api
+    assert ("COPY", "--from=serve-builder /opt/venv /opt/venv") in api
     assert args["EXPOSE"] == str(APP_PORT)
     assert (
         f"127.0.0.1:%s/healthz' % os.environ.get('TAGGER_PORT', '{APP_PORT}')"
         in (args["HEALTHCHECK"])
     )
     assert json.loads(args["CMD"]) == ["python", "-m", "app"]
-    assert json.loads(args["VOLUME"]) == ["/models"]
-    assert "TAGGER_MODEL_STORE=/models" in args["ENV"]
-    assert args["USER"] not in ("root", "0")
+    assert "TAGGER_PORT=8000" in args["ENV"]
+    runtime = dict(stages["runtime"])
+    assert json.loads(runtime["VOLUME"]) == ["/models"]
+    assert "TAGGER_MODEL_STORE=/models" in runtime["ENV"]
+    for name in ("api", "trainer"):
+        assert dict(stages[name])["USER"] not in ("root", "0")
+
+
+def test_dockerfile_api_image_is_the_serve_install_and_the_trainer_has_tensorflow() -> None:
+    stages = _dockerfile_stages()
+    (serve_deps,) = [a for i, a in stages["serve-deps"] if i == "RUN" and "requirements.py" in a]
+    assert 'cpu) extras=""' in serve_deps and 'gpu) extras="gpu"' in serve_deps
+    (train_deps,) = [a for i, a in stages["train-deps"] if i == "RUN"]
+    assert "requirements.py train <" in train_deps
+    assert dict(stages["train-deps"])["FROM"] == "serve-deps AS train-deps"
+    builder = " ".join(a for i, a in stages["serve-builder"] if i in ("COPY", "RUN"))
+    assert "find_spec('tensorflow') is not None" in builder, "the CPU API build checks it"
+    assert "COPY training" not in builder
+    trainer = stages["trainer"]
+    assert ("COPY", "--from=train-builder /opt/venv /opt/venv") in trainer
+    ignored = (REPO / ".dockerignore").read_text().splitlines()
+    assert (
+        "deploy" in ignored
+        and "!deploy/docker/requirements.py" in ignored[ignored.index("deploy") :]
+    )
+    assert json.loads(dict(trainer)["CMD"])[:4] == ["python", "-m", "training", "train"]
+
+    serve, train, gpu = _requirement_names(), _requirement_names("train"), _requirement_names("gpu")
+    assert {"fastapi", "onnxruntime", "numpy"} <= serve
+    assert not serve & TRAINING_ONLY, "the CPU API image would carry training packages"
+    assert train >= serve | TRAINING_ONLY
+    assert "tensorflow" in gpu, "TensorFlow stays the GPU path, in the GPU API image too"
 
 
 def _compose_trainer_script(profile: str = "quick") -> str:
