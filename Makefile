@@ -27,11 +27,13 @@ lint: $(STAMP)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-# Serve; on an empty store, first train and publish the quick model.
+# Serve every model in the store (TAGGER_MODELS=*), or only MODEL when it or TAGGER_MODEL_NAME
+# is given; on an empty store, first train and publish the quick model.
+ONE_MODEL := $(if $(filter-out file,$(origin MODEL))$(TAGGER_MODEL_NAME),TAGGER_MODEL_NAME=$(MODEL))
 run: $(STAMP) system-deps
 	@$(PYTHON) -m model_store --store $(STORE) versions $(MODEL) >/dev/null 2>&1 || \
 		$(PYTHON) -m training train --profile quick --store $(STORE) --model $(MODEL)
-	TAGGER_MODEL_STORE=$(STORE) TAGGER_MODEL_NAME=$(MODEL) $(PYTHON) -m app
+	TAGGER_MODEL_STORE=$(STORE) $(ONE_MODEL) $(PYTHON) -m app
 
 train: $(STAMP)
 	$(PYTHON) -m training train --store $(STORE) --model $(MODEL)

@@ -25,7 +25,7 @@ from app.api.tfserving import routes as tfserving
 from app.config import Settings, get_settings
 from app.core.decode_budget import DecodeBudget
 from app.core.inference import Core
-from app.core.model_manager import ModelManager
+from app.core.models import ServedModels
 from app.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,20 @@ def create_app(
 
         store = ModelStore(settings.model_store)
     metrics = Metrics(registry)
-    manager = ModelManager(settings, store, metrics, predict_hook)
+    admission = Admission(
+        settings.in_flight_limit,
+        settings.buffered_body_limit_bytes,
+        settings.retry_after_s,
+        metrics.rejected_overloaded,
+    )
+
+    def bound_in_flight(model_count: int) -> None:
+        """TAGGER_MAX_IN_FLIGHT_REQUESTS bounds each model's requests, and all of them together
+        to that per served model, so a flood on one model cannot take another's slots."""
+        admission.limit = settings.in_flight_limit * max(1, model_count)
+
+    served = ServedModels(settings, store, metrics, predict_hook, on_change=bound_in_flight)
+    bound_in_flight(len(served.names))
 
     # Images are decoded on their own pool so they never queue behind other blocking work. Made
     # here (its threads start with the first image), so the routes' dependencies always resolve,
@@ -68,12 +81,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        manager.start()  # loads and warms in the background; /readyz turns 200 when done
-        logger.info("serving %s from %s", settings.model_name, settings.model_store)
+        served.start()  # loads and warms in the background; /readyz turns 200 when done
+        names = settings.served_models
+        what = ", ".join(names) if names is not None else "every model in the store"
+        logger.info("serving %s from %s", what, settings.model_store)
         try:
             yield
         finally:
-            await manager.stop()
+            await served.stop()
             executor.shutdown(wait=False, cancel_futures=True)
             logger.info("stopped")
 
@@ -91,16 +106,10 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.manager = manager
+    app.state.models = served
     app.state.decode_executor = executor
     app.state.decode_budget = decode_budget
-    app.state.core = Core(settings, metrics, manager, executor, decode_budget)
-    admission = Admission(
-        settings.in_flight_limit,
-        settings.buffered_body_limit_bytes,
-        settings.retry_after_s,
-        metrics.rejected_overloaded,
-    )
+    app.state.core = Core(settings, metrics, served, executor, decode_budget)
     metrics.buffered_body_bytes.set_function(lambda: admission.buffered_bytes)
     app.state.admission = admission
     install_error_handlers(app, {"/v2": oip_errors.STYLE})

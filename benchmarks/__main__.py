@@ -1,5 +1,5 @@
 """`python -m benchmarks [--quick] [--soak] [--no-hostile | --hostile-only | --protocols-only |
---runtimes-only] [--out DIR] ...`.
+--runtimes-only | --fairness-only] [--out DIR] ...`.
 
 Runs, in order: the raw model in process in TensorFlow and ONNX Runtime side by side, and
 preprocessing; `python -m app` under a concurrency sweep (1 and 8 images per request); the same
@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import hostile, protocols, report, runtimes, scenarios
+from benchmarks import fairness, hostile, protocols, report, runtimes, scenarios
 from benchmarks.load import hey_available
 from benchmarks.raw import run_raw, sample_images
 from benchmarks.service import Service
@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--protocols-only", action="store_true", help="only the one-image-per-protocol comparison"
     )
     which.add_argument(
+        "--fairness-only", action="store_true", help="only the two-models-one-flooded scenario"
+    )
+    which.add_argument(
         "--runtimes-only",
         action="store_true",
         help="only TensorFlow vs ONNX Runtime: raw model, and the service at 1 and 64 clients",
@@ -84,6 +87,20 @@ def ensure_model(store_root: Path, name: str) -> ModelStore:
                    "--store", str(store_root), "--model", name]  # fmt: skip
         subprocess.run(command, check=True)
     return store
+
+
+# The parts a `--<part>-only` flag runs alone.
+ONLY_PARTS = ("protocols", "runtimes", "fairness", "hostile")
+
+
+def run_fairness(
+    store_root: Path, name: str, args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    if not hey_available():
+        logger.warning("hey not on PATH: skipping the two-model scenario (make bench-deps)")
+        return {"skipped": "hey (the load generator) is not on PATH"}
+    image = sample_images()[SERVICE_IMAGE]
+    return fairness.run(store_root, name, image, scratch, seconds=6.0 if args.quick else 12.0)
 
 
 def run_protocols(
@@ -206,14 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"name": args.model, "version": version, "input": metadata.input.model_dump()},
         "service_image": SERVICE_IMAGE,
     }
-    if args.runtimes_only:
-        logger.info("raw model %s v%d in both runtimes, %s plan", args.model, version, plan.name)
-        raw = run_raw(
-            store, args.model, version, plan.raw_batch_sizes, plan.raw_seconds, preprocess=False
-        )
-        with tempfile.TemporaryDirectory(prefix="tagger-bench-runtimes-") as scratch:
-            results["runtimes"] = run_runtimes(store, args.model, raw, args, Path(scratch))
-    elif not args.hostile_only and not args.protocols_only:
+    only = [part for part in ONLY_PARTS if getattr(args, f"{part}_only")]
+    parts = set(only) if only else set(ONLY_PARTS) - ({"hostile"} if args.no_hostile else set())
+    if not only:
         logger.info("raw model %s v%d, %s plan", args.model, version, plan.name)
         results["raw"] = run_raw(store, args.model, version, plan.raw_batch_sizes, plan.raw_seconds)
         with tempfile.TemporaryDirectory(prefix="tagger-bench-") as scratch:
@@ -224,22 +236,29 @@ def main(argv: list[str] | None = None) -> int:
         results["batched_vs_unbatched"] = report.batched_vs_unbatched(
             results["service"], results["unbatched"]
         )
-    if not args.hostile_only and not args.runtimes_only:
+    if "protocols" in parts:
         with tempfile.TemporaryDirectory(prefix="tagger-bench-protocols-") as scratch:
             results["protocols"] = run_protocols(store, args.model, version, args, Path(scratch))
-    if "raw" in results:
-        with tempfile.TemporaryDirectory(prefix="tagger-bench-runtimes-") as scratch:
-            results["runtimes"] = run_runtimes(
-                store, args.model, results["raw"], args, Path(scratch)
+    if "runtimes" in parts:
+        raw = results.get("raw")
+        if raw is None:
+            logger.info(
+                "raw model %s v%d in both runtimes, %s plan", args.model, version, plan.name
             )
-    if not args.no_hostile and not args.protocols_only and not args.runtimes_only:
+            raw = run_raw(
+                store, args.model, version, plan.raw_batch_sizes, plan.raw_seconds, preprocess=False
+            )
+        with tempfile.TemporaryDirectory(prefix="tagger-bench-runtimes-") as scratch:
+            results["runtimes"] = run_runtimes(store, args.model, raw, args, Path(scratch))
+    if "fairness" in parts:
+        with tempfile.TemporaryDirectory(prefix="tagger-bench-fairness-") as scratch:
+            results["fairness"] = run_fairness(store_root, args.model, args, Path(scratch))
+    if "hostile" in parts:
         with tempfile.TemporaryDirectory(prefix="tagger-bench-hostile-") as scratch:
             results["hostile"] = run_hostile(store_root, args.model, args, Path(scratch))
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     stem = f"{started:%Y-%m-%d}-{machine['host']}" + ("-quick" if args.quick else "")
-    stem += "-hostile" if args.hostile_only else ""
-    stem += "-protocols" if args.protocols_only else ""
-    stem += "-runtimes" if args.runtimes_only else ""
+    stem += "".join(f"-{part}" for part in only)
     for path in report.write(results, args.out, stem):
         print(path)
     return 0

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import protocols, runtimes, stats
+from benchmarks import fairness, protocols, runtimes, stats
 from benchmarks.report_hostile import hostile_lines
 from benchmarks.tables import fmt as _fmt
 from benchmarks.tables import table as _table
@@ -117,6 +117,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     if "raw" in results:
         lines += service_lines(results)
     lines += protocols.lines(results.get("protocols", []))
+    lines += fairness.lines(results.get("fairness", {}))
     lines += runtimes.lines(results.get("runtimes", {}), with_raw="raw" not in results)
     if hostile := results.get("hostile"):
         lines += hostile_lines(hostile)
@@ -132,6 +133,8 @@ def _generators(results: Mapping[str, Any]) -> list[str]:
         parts.append("protocols: hey")
     if "runtimes" in results:
         parts.append("runtimes: hey")
+    if "fairness" in results:
+        parts.append("two models: hey")
     if "hostile" in results:
         parts.append("hostile clients: hey (legitimate load), asyncio raw sockets and httpx")
     return parts

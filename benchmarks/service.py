@@ -35,8 +35,16 @@ class Service:
     """One `python -m app` process on a loopback port; use as a context manager."""
 
     def __init__(
-        self, store: Path, model: str, log_path: Path, settings: dict[str, str] | None = None
+        self,
+        store: Path,
+        model: str,
+        log_path: Path,
+        settings: dict[str, str] | None = None,
+        *,
+        one_model: bool = True,
     ) -> None:
+        """`one_model` serves `model` alone (TAGGER_MODEL_NAME); otherwise `settings` say which
+        models (TAGGER_MODELS) and `model` is the one `classify_url` names."""
         self.port = free_port()
         self.model = model
         self.log_path = log_path
@@ -52,6 +60,9 @@ class Service:
             **(settings or {}),
         }
         self.env.pop("TAGGER_API_KEY", None)
+        if not one_model:
+            self.env.pop("TAGGER_MODEL_NAME")
+            self.env.pop("TAGGER_MODEL_ALIAS")
         self.settings = settings or {}
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -38,14 +38,20 @@ INFERENCE_PATH_SUFFIXES = ("/classify", "/infer", ":predict", ":classify")
 
 
 class Admission:
-    """How many bounded requests are in flight and how many body bytes they and the requests
-    still receiving theirs hold, with the limits of both."""
+    """How many bounded requests are in flight (in all, and per model) and how many body bytes
+    they and the requests still receiving theirs hold, with the limits of both.
+
+    `model_limit` bounds one model's requests and `limit` all of them: with several models
+    `limit` is `model_limit` per served model, so a flood on one model leaves the others their
+    share of the slots (one model: the two are equal, one bound as before)."""
 
     def __init__(
         self, limit: int, buffered_limit_bytes: int, retry_after_s: int, rejected: Counter
     ) -> None:
         self.limit = limit
+        self.model_limit = limit
         self.in_flight = 0
+        self.by_model: dict[str, int] = {}
         self.buffered_limit_bytes = buffered_limit_bytes
         self.buffered_bytes = 0
         self.retry_after_s = retry_after_s
@@ -54,6 +60,29 @@ class Admission:
     @property
     def full(self) -> bool:
         return self.in_flight >= self.limit
+
+    def refusal(self, model: str) -> str | None:
+        """Why one more request for `model` cannot be admitted now; None if it can."""
+        if self.in_flight >= self.limit:
+            return f"{self.limit} requests are already in progress; retry shortly"
+        if self.by_model.get(model, 0) >= self.model_limit:
+            return (
+                f"{self.model_limit} requests for model {model!r} are already in progress; "
+                "retry shortly"
+            )
+        return None
+
+    def enter(self, model: str) -> None:
+        self.in_flight += 1
+        self.by_model[model] = self.by_model.get(model, 0) + 1
+
+    def leave(self, model: str) -> None:
+        self.in_flight -= 1
+        left = self.by_model[model] - 1
+        if left:
+            self.by_model[model] = left
+        else:
+            del self.by_model[model]
 
     def fits(self, size_bytes: int) -> bool:
         """Whether `size_bytes` more body bytes fit in the budget now."""
@@ -102,31 +131,33 @@ class AdmissionMiddleware:
         self.app = app
         self.admission = admission
         self.routes = tuple(routes)
-        self._message = f"{admission.limit} requests are already in progress; retry shortly"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._bounded_route(scope)
-        if route is None:
+        matched = self._bounded_route(scope)
+        if matched is None:
             await self.app(scope, receive, send)
             return
+        route, model = matched
         scope["route"] = route  # for the metrics and log line, whatever happens next
         admission = self.admission
-        if admission.full:  # refused before the body is read
-            await self._refuse_overloaded(scope, send)
+        refusal = admission.refusal(model)
+        if refusal is not None:  # refused before the body is read
+            await self._refuse_overloaded(scope, send, refusal)
             return
         reservation = _Reservation(admission)
         try:
             body = await self._receive_body(scope, receive, send, reservation)
             if body is None:  # refused
                 return
-            if admission.full:
-                await self._refuse_overloaded(scope, send)
+            refusal = admission.refusal(model)
+            if refusal is not None:
+                await self._refuse_overloaded(scope, send, refusal)
                 return
-            admission.in_flight += 1
+            admission.enter(model)
             try:
                 await self.app(scope, _replay(body, receive), send)
             finally:
-                admission.in_flight -= 1
+                admission.leave(model)
         finally:
             reservation.release()
 
@@ -170,17 +201,19 @@ class AdmissionMiddleware:
             scope,
             503,
             "overloaded",
-            message or self._message,
+            message or f"{self.admission.limit} requests are already in progress; retry shortly",
             {"Retry-After": str(self.admission.retry_after_s)},
         )
         await response(scope, _no_body, send)
 
-    def _bounded_route(self, scope: Scope) -> BaseRoute | None:
+    def _bounded_route(self, scope: Scope) -> tuple[BaseRoute, str] | None:
+        """The inference route `scope` goes to and the model it names; None for other paths."""
         if scope["type"] != "http" or not scope["path"].endswith(INFERENCE_PATH_SUFFIXES):
             return None
         for route in self.routes:
-            if route.matches(scope)[0] is Match.FULL:
-                return route
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return route, str(child.get("path_params", {}).get("model", ""))
         return None
 
 

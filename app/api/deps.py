@@ -1,7 +1,7 @@
-"""Typed dependencies: what a route needs from the service, named by type (`ManagerDep`, ...).
+"""Typed dependencies: what a route needs from the service, named by type (`ModelsDep`, ...).
 
 `create_app` keeps each shared object on `app.state`; this module is the one place that reads
-it back, typed. Routes declare `manager: ManagerDep` instead of reading `request.app.state`.
+it back, typed. Routes declare `models: ModelsDep` instead of reading `request.app.state`.
 Every provider is `async def`, so FastAPI calls it on the event loop (a plain `def` would run
 on its thread pool, one thread hop per request), and takes only the `Request`, so it adds no
 parameter to the OpenAPI schema. Middleware, outside FastAPI's injection, uses the `*_of`
@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.core.decode_budget import DecodeBudget
 from app.core.inference import Core
-from app.core.model_manager import ModelManager
+from app.core.models import ServedModels
 from app.metrics import Metrics
 
 
@@ -33,9 +33,9 @@ def metrics_of(app: Starlette) -> Metrics:
     return app.state.metrics
 
 
-def manager_of(app: Starlette) -> ModelManager:
-    """The model manager `app` (made by `create_app`) serves from."""
-    return app.state.manager
+def models_of(app: Starlette) -> ServedModels:
+    """The served models (one manager each) `app` (made by `create_app`) serves from."""
+    return app.state.models
 
 
 def core_of(app: Starlette) -> Core:
@@ -61,8 +61,8 @@ async def get_app_metrics(request: Request) -> Metrics:
     return metrics_of(request.app)
 
 
-async def get_model_manager(request: Request) -> ModelManager:
-    return manager_of(request.app)
+async def get_served_models(request: Request) -> ServedModels:
+    return models_of(request.app)
 
 
 async def get_core(request: Request) -> Core:
@@ -79,7 +79,7 @@ async def get_decode_budget(request: Request) -> DecodeBudget:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_app_metrics)]
-ManagerDep = Annotated[ModelManager, Depends(get_model_manager)]
+ModelsDep = Annotated[ServedModels, Depends(get_served_models)]
 CoreDep = Annotated[Core, Depends(get_core)]
 DecodeExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_decode_executor)]
 DecodeBudgetDep = Annotated[DecodeBudget, Depends(get_decode_budget)]

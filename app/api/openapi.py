@@ -10,13 +10,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api.deps import manager_of
+from app.api.deps import models_of
 from app.api.schemas import error_responses
 from app.config import Settings
 
 # Placed on an array schema in a route's `openapi_extra`: replaced by `maxItems: <setting>`.
 MAX_ITEMS_SETTING = "x-max-items-setting"
-# Placed on a parameter's schema: replaced by `maximum: <labels of the served version>`.
+# Placed on a parameter's schema: replaced by `maximum: <labels of the served version>` (the
+# most labels of any served model when several are served).
 MAXIMUM_IS_LABEL_COUNT = "x-maximum-is-label-count"
 _ERROR_SCHEMA = "#/components/schemas/ErrorResponse"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -30,8 +31,8 @@ def settings_openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str,
 
     def openapi() -> dict[str, Any]:
         base = generate()
-        served = manager_of(app).served
-        labels = len(served.model.labels) if served is not None else None
+        served = [m.served for m in models_of(app).managers if m.served is not None]
+        labels = max((len(s.model.labels) for s in served), default=None)
         key = (id(base), labels)
         if key not in cache:
             schema = copy.deepcopy(base)

@@ -57,6 +57,15 @@ class ModelSummary(BaseModel):
 
 class ModelList(BaseModel):
     models: list[ModelSummary]
+    served_models: list[str] = Field(
+        default_factory=list, description="the models this replica serves (TAGGER_MODELS)"
+    )
+    loaded_versions_total: int = Field(
+        default=0, description="versions loaded over every model, served plus pinned"
+    )
+    max_total_loaded_versions: int | None = Field(
+        default=None, description="TAGGER_MAX_TOTAL_LOADED_VERSIONS; None = unbounded"
+    )
 
 
 class VersionDetail(BaseModel):
@@ -92,10 +101,9 @@ class Health(BaseModel):
     status: str = Field(examples=["ok"])
 
 
-class Readiness(BaseModel):
-    """What is served, and whether it stands in for a version that failed to load."""
+class ModelReadiness(BaseModel):
+    """What one model serves, and whether it stands in for a version that failed to load."""
 
-    status: str = Field(examples=["ready"])
     model: str
     version: int
     fallback: bool = Field(
@@ -106,6 +114,26 @@ class Readiness(BaseModel):
         default=None, description="the version the alias (or latest) points at"
     )
     fallback_reason: str | None = Field(default=None, description="why target_version failed")
+
+
+class Readiness(BaseModel):
+    """What is served. One model (TAGGER_MODEL_NAME): its fields at the top level. Several
+    (TAGGER_MODELS): `models`, one entry each, and `fallback` true if any is a fallback."""
+
+    status: str = Field(examples=["ready"])
+    model: str | None = Field(default=None, description="the one model served (one-model form)")
+    version: int | None = Field(default=None, description="its served version (one-model form)")
+    fallback: bool = Field(
+        default=False,
+        description="true while an older version is served because target_version failed to load",
+    )
+    target_version: int | None = Field(
+        default=None, description="the version the alias (or latest) points at"
+    )
+    fallback_reason: str | None = Field(default=None, description="why target_version failed")
+    models: list[ModelReadiness] | None = Field(
+        default=None, description="each served model (several-model form)"
+    )
 
 
 _ERROR_DESCRIPTIONS = {

@@ -97,6 +97,26 @@ class Batcher:
                 self._metrics.rejected_overloaded.inc()
             raise
 
+    def check_room(self, count: int) -> None:
+        """Raise Overloaded (counted) now if `count` more images would not fit in the queue:
+        callers check before decoding, so a flooded model refuses without spending the decode
+        threads every model shares."""
+        try:
+            self._check_room(count)
+        except Overloaded:
+            if self._metrics is not None:
+                self._metrics.rejected_overloaded.inc()
+            raise
+
+    def _check_room(self, count: int) -> None:
+        if len(self._pending) + count > self.max_queue:
+            self._purge_done()
+            if len(self._pending) + count > self.max_queue:
+                raise Overloaded(
+                    f"the batch queue is full ({self.max_queue} images waiting); retry shortly",
+                    self._retry_after_s,
+                )
+
     async def _submit(
         self, images: Sequence[np.ndarray], timeout_s: float, budget_s: float
     ) -> list[np.ndarray]:
@@ -105,13 +125,7 @@ class Batcher:
         for pixels in images:
             if self._input_shape is not None and pixels.shape != self._input_shape:
                 raise ValueError(f"pixels of shape {pixels.shape}, expected {self._input_shape}")
-        if len(self._pending) + len(images) > self.max_queue:
-            self._purge_done()
-            if len(self._pending) + len(images) > self.max_queue:
-                raise Overloaded(
-                    f"the batch queue is full ({self.max_queue} images waiting); retry shortly",
-                    self._retry_after_s,
-                )
+        self._check_room(len(images))
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         items = [_Item(p, loop.create_future(), now, now + timeout_s, budget_s) for p in images]

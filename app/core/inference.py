@@ -20,7 +20,7 @@ from app.core.batcher import BatcherClosed
 from app.core.decode_budget import DecodeBudget
 from app.core.decoding import Upload, decode_all
 from app.core.errors import DeadlineExceeded, InputProblem, InvalidInput
-from app.core.model_manager import ModelManager
+from app.core.models import ServedModels
 from app.core.servable import Servable
 from app.metrics import Metrics
 from model_store.signature import INPUT_NAME
@@ -45,20 +45,21 @@ async def _as_is(work: Awaitable[Rows]) -> Rows:
 
 
 class Core:
-    """What one service instance serves with: the model manager, the decode pool and its
-    memory budget. Built by `create_app`; the protocols reach it through `app.api.deps`."""
+    """What one service instance serves with: the served models (one manager each), the decode
+    pool and its memory budget. Built by `create_app`; the protocols reach it through
+    `app.api.deps`."""
 
     def __init__(
         self,
         settings: Settings,
         metrics: Metrics,
-        manager: ModelManager,
+        models: ServedModels,
         decode_executor: ThreadPoolExecutor,
         decode_budget: DecodeBudget,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.manager = manager
+        self.models = models
         self.decode_executor = decode_executor
         self.decode_budget = decode_budget
 
@@ -68,8 +69,9 @@ class Core:
 
     async def servable(self, model: str, ref: int | str | None) -> Servable:
         """The version that answers for `model` at `ref` (None: the served one; a version
-        number; an alias). Raises NotFound, NotReady, Overloaded or ModelFailure."""
-        return await self.manager.get(model, ref)
+        number; an alias). Raises NotFound (also for a model not served here), NotReady,
+        Overloaded or ModelFailure."""
+        return await self.models.manager(model).get(model, ref)
 
     async def classify_encoded(
         self,
@@ -87,6 +89,7 @@ class Core:
         one when its preprocessing differs. Raises InvalidInput for the first bad image.
         """
         servable = servable or await self.servable(model, ref)
+        servable.batcher.check_room(len(uploads))  # a full model refuses before decoding
         metadata, pixels = None, []
         for attempt in range(_SWAP_RETRIES):
             if servable.model.metadata != metadata:

@@ -7,12 +7,13 @@ that loads is served instead (a fallback), and the intended one is retried with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections import OrderedDict
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from app.config import Settings
 from app.core.errors import ModelFailure, NotFound, NotReady, Overloaded, from_store_error
@@ -46,8 +47,19 @@ class VersionLoad(Enum):
     UNLOADED = "unloaded"  # in the store; loaded on its first request
 
 
+class SlotKeeper(Protocol):
+    """Bounds the versions loaded over every model (TAGGER_MAX_TOTAL_LOADED_VERSIONS)."""
+
+    def room_for_pinned(self, manager: ModelManager) -> None:
+        """Make room for one more pinned version of `manager`'s model, or raise LoadRefused."""
+
+    def room_for_served(self, manager: ModelManager) -> bool:
+        """Make room for `manager`'s first served version; False if there is none."""
+
+
 class ModelManager:
-    """Loads versions off the event loop, warms them, swaps them in, and drains the old ones."""
+    """Loads versions of one model off the event loop, warms them, swaps them in, and drains
+    the old ones."""
 
     def __init__(
         self,
@@ -55,11 +67,18 @@ class ModelManager:
         store: Any,
         metrics: Metrics,
         predict_hook: PredictHook | None = None,
+        *,
+        name: str | None = None,
+        slots: SlotKeeper | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.name = settings.model_name
+        self.name = settings.model_name if name is None else name
+        # The alias this model serves; "" = its latest version.
+        self.alias = settings.alias_for(self.name)
         self.metrics = metrics
+        self._slots = slots
+        self.waiting_for_slot = False
         self._hook = predict_hook
         self.served: Servable | None = None
         self._pinned: OrderedDict[int, Servable] = OrderedDict()
@@ -106,11 +125,17 @@ class ModelManager:
 
     def start(self) -> None:
         """Begin loading the served version and watching the store, in the background."""
-        self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="model-watcher")
+        self._watcher = asyncio.get_running_loop().create_task(
+            self._watch(), name=f"model-watcher-{self.name}"
+        )
         self._watcher.add_done_callback(_log_task_failure)
 
-    async def stop(self) -> None:
-        """Stop watching, then let every loaded version finish its queued and in-flight work."""
+    async def stop(self, *, forget: bool = False) -> None:
+        """Stop watching, then let every loaded version finish its queued and in-flight work.
+
+        `forget`: the model is no longer served (its folder went away): also drop its
+        per-model metric series.
+        """
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
@@ -122,14 +147,47 @@ class ModelManager:
         await asyncio.gather(*(s.batcher.close(timeout) for s in servables))
         if self._background:
             await asyncio.wait(self._background, timeout=timeout)
+        if forget:
+            metrics = self.metrics
+            if self.served is not None:
+                served = self.served
+                labels = (self.name, str(served.version), served.model.runtime)
+                _remove_series(metrics.model_info, *labels)
+            _remove_series(metrics.serving_fallback, self.name)
+            _remove_series(metrics.queue_depth, self.name)
+
+    @property
+    def pinned_idle_since(self) -> dict[int, float]:
+        """Each pinned version and when it was last used (monotonic)."""
+        return {v: servable.last_used for v, servable in self._pinned.items()}
+
+    @property
+    def loading_pinned(self) -> bool:
+        return self._budget.loading is not None
+
+    def unload_pinned(self, version: int) -> None:
+        """Drain and drop a pinned version (another model needs its slot)."""
+        servable = self._pinned.pop(version, None)
+        if servable is not None:
+            logger.info("unloading pinned %s v%d (its slot is needed)", self.name, version)
+            self._retire(servable)
 
     # -- serving ------------------------------------------------------------------------------
 
     def require_served(self) -> Servable:
         """The served version, or NotReady (with the retry hint) while none is loaded yet."""
         if self.served is None:
-            raise NotReady("the model is still loading", self.settings.retry_after_s)
+            raise NotReady(self.not_ready_reason(), self.settings.retry_after_s)
         return self.served
+
+    def not_ready_reason(self) -> str:
+        """Why nothing of this model is served yet."""
+        if self.waiting_for_slot:
+            return (
+                f"{self.name} waits for a free slot (TAGGER_MAX_TOTAL_LOADED_VERSIONS "
+                f"{self.settings.max_total_loaded_versions} versions are loaded)"
+            )
+        return "the model is still loading"
 
     async def get(self, model: str, ref: int | str | None = None) -> Servable:
         """The servable for a request: the served version, or a pinned version/alias.
@@ -183,9 +241,15 @@ class ModelManager:
 
     def _admit_pinned_load(self, version: int) -> None:
         """Reserve a pinned load (unloading an idle version first), or refuse it at once."""
-        last_used = {v: servable.last_used for v, servable in self._pinned.items()}
+        last_used = self.pinned_idle_since
         try:
             victim = self._budget.admit(version, last_used)
+            if victim is None and self._slots is not None:
+                try:
+                    self._slots.room_for_pinned(self)
+                except LoadRefused:
+                    self._budget.withdraw()
+                    raise
         except LoadRefused as exc:
             self.metrics.pinned_loads_refused.labels(self.name).inc()
             retry = max(1, math.ceil(exc.retry_after_s))
@@ -226,7 +290,7 @@ class ModelManager:
         If it cannot be loaded, a running replica keeps what it serves; one that serves nothing
         yet falls back to an older version (see `fallback_candidates`).
         """
-        ref = self.settings.model_alias or "latest"
+        ref = self.alias or "latest"
         try:
             target = await asyncio.to_thread(self.store.resolve, self.name, ref)
         except ModelStoreError as exc:
@@ -236,6 +300,11 @@ class ModelManager:
         if self.served is not None and self.served.version == target:
             self._set_fallback(None)
             return
+        if self.served is None and self._slots is not None:
+            self.waiting_for_slot = not self._slots.room_for_served(self)
+            if self.waiting_for_slot:
+                logger.error("%s: %s", self.name, self.not_ready_reason())
+                return
         servable = await self._take_or_load(target)
         if servable is not None:
             self._serve(servable, ref)
@@ -271,7 +340,7 @@ class ModelManager:
 
     async def _fall_back(self, target: int) -> Servable | None:
         candidates = await asyncio.to_thread(
-            fallback_candidates, self.store, self.name, self.settings.model_alias, target
+            fallback_candidates, self.store, self.name, self.alias, target
         )
         for version in candidates:
             servable = await self._take_or_load(version)
@@ -338,6 +407,12 @@ class ModelManager:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
+
+
+def _remove_series(metric: Any, *labels: str) -> None:
+    """Drop one labelled series, if it was ever reported."""
+    with contextlib.suppress(KeyError):
+        metric.remove(*labels)
 
 
 def _unloadable(name: str, version: int) -> ModelFailure:

@@ -76,3 +76,9 @@ class PinnedLoadBudget:
 
     def finished(self) -> None:
         self.loading = None
+
+    def withdraw(self) -> None:
+        """Undo the last `admit` (the load did not start): it uses no budget."""
+        if self.loading is not None and self._starts:
+            self._starts.pop()
+        self.loading = None

@@ -76,6 +76,15 @@ class Server:
     gate: ModelGate
     store: ModelStore
 
+    @property
+    def manager(self) -> Any:
+        """The manager of the one model the one-model tests serve (`fashion`)."""
+        return self.manager_of("fashion")
+
+    def manager_of(self, model: str) -> Any:
+        """The manager of `model` (None while it is not served)."""
+        return self.app.state.models.find(model)
+
     def stop(self) -> None:
         """Begin uvicorn's graceful shutdown (as SIGTERM would)."""
         self.uvicorn.should_exit = True
@@ -131,7 +140,7 @@ def run_server(
     try:
         handle.wait_for(lambda: server.started, STARTUP_TIMEOUT_S)
         if wait_ready:
-            handle.wait_for(lambda: app.state.manager.ready, STARTUP_TIMEOUT_S)
+            handle.wait_for(lambda: app.state.models.ready, STARTUP_TIMEOUT_S)
         yield handle
     finally:
         gate.release()

@@ -21,6 +21,38 @@ from app_helpers import (
     run_server,
 )
 
+COLOURS = ("blue", "green", "red")
+COLOURS_PER_CLASS = 80
+
+
+@pytest.fixture(scope="session")
+def colours_store(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A second real model beside `fashion`, of another input and label set: `colours`, the
+    `tiny` profile trained on 240 generated 40x40 RGB images (a coloured square on dark noise)
+    to 32x32x3, published into its own store."""
+    from PIL import Image
+
+    from model_store import ModelStore
+    from training.pipeline import train_and_publish
+    from training.profiles import get_profile
+
+    data = tmp_path_factory.mktemp("colours-data")
+    rng = np.random.default_rng(7)
+    for channel, name in enumerate(COLOURS[::-1]):  # red = channel 0
+        folder = data / name
+        folder.mkdir()
+        for i in range(COLOURS_PER_CLASS):
+            pixels = rng.integers(0, 40, (40, 40, 3), dtype=np.uint8)
+            left, top = (int(v) for v in rng.integers(0, 20, 2))
+            pixels[top : top + 20, left : left + 20, channel] = rng.integers(180, 256)
+            Image.fromarray(pixels, "RGB").save(folder / f"{i:03d}.png")
+    store = ModelStore(tmp_path_factory.mktemp("colours-store"))
+    config = get_profile("tiny").model_copy(
+        update={"data_dir": data, "image_size": (32, 32), "color_mode": "RGB", "epochs": 3}
+    )
+    train_and_publish(config, store, "colours", progress=False)
+    return store
+
 
 @pytest.fixture
 def store_root(trained_store: Any, tmp_path: Path) -> Path:

@@ -163,7 +163,7 @@ async def test_readyz_is_503_until_the_model_is_warm(shared_root, evaluated: Eva
             assert early.status_code == 503
             assert early.json()["error"]["code"] == "not_ready"
             gate.release()
-            await server.until(lambda: server.app.state.manager.ready)
+            await server.until(lambda: server.manager.ready)
             ready = await http.get("/readyz")
             assert ready.status_code == 200
             assert ready.json()["model"] == "fashion"

@@ -85,3 +85,64 @@ def test_the_body_budget_defaults_to_256_mib_and_always_holds_two_of_the_largest
     assert Settings().buffered_body_limit_bytes == 400 * 1024 * 1024
     monkeypatch.setenv("TAGGER_MAX_BUFFERED_BODY_BYTES", str(300 * 1024 * 1024))
     assert Settings().buffered_body_limit_bytes == 300 * 1024 * 1024
+
+
+def test_every_model_in_the_store_is_served_by_default() -> None:
+    settings = Settings()
+    assert settings.served_models is None and not settings.one_model_form
+    assert settings.alias_for("fashion") == ""
+
+
+def test_a_model_list_with_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAGGER_MODELS", " fashion, colours ")
+    monkeypatch.setenv("TAGGER_MODEL_ALIASES", "fashion=stable, colours=latest")
+    settings = Settings()
+    assert settings.served_models == ("fashion", "colours")
+    assert (settings.alias_for("fashion"), settings.alias_for("colours")) == ("stable", "")
+
+
+@pytest.mark.parametrize("env", [{"TAGGER_MODEL_NAME": "shoes"}, {"TAGGER_MODEL_ALIAS": "stable"}])
+def test_the_one_model_settings_serve_one_model_as_before(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.one_model_form
+    assert settings.served_models == (settings.model_name,)
+    assert settings.alias_for(settings.model_name) == settings.model_alias
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TAGGER_MODELS": "fashion,*"}, "TAGGER_MODELS 'fashion,\\*' must be \\*"),
+        ({"TAGGER_MODELS": "fashion,Bad Name"}, "TAGGER_MODELS entry 'Bad Name'"),
+        ({"TAGGER_MODELS": "a,a"}, "names a model twice"),
+        ({"TAGGER_MODEL_ALIASES": "fashion"}, "TAGGER_MODEL_ALIASES entry 'fashion'"),
+        ({"TAGGER_MODEL_ALIASES": "fashion=12"}, "alias of fashion '12'"),
+        (
+            {"TAGGER_MODEL_NAME": "fashion", "TAGGER_MODELS": "fashion,colours"},
+            "TAGGER_MODEL_NAME \\(serve one model\\) cannot be combined with TAGGER_MODELS",
+        ),
+        (
+            {"TAGGER_MODEL_ALIAS": "stable", "TAGGER_MODEL_ALIASES": "colours=canary"},
+            "TAGGER_MODEL_ALIAS \\(serve one model\\) cannot be combined",
+        ),
+        (
+            {"TAGGER_MODELS": "fashion", "TAGGER_MODEL_ALIASES": "colours=canary"},
+            "TAGGER_MODEL_ALIASES names colours, which TAGGER_MODELS",
+        ),
+        (
+            {"TAGGER_MODELS": "a,b,c", "TAGGER_MAX_TOTAL_LOADED_VERSIONS": "2"},
+            "TAGGER_MAX_TOTAL_LOADED_VERSIONS \\(2\\) must be at least",
+        ),
+    ],
+)
+def test_bad_model_selections_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()

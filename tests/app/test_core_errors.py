@@ -78,7 +78,8 @@ async def test_an_unknown_model_never_shows_the_servers_store_path(tmp_path) -> 
     store_root = tmp_path / "private" / "models"
     store_root.mkdir(parents=True)
     app = create_app(
-        Settings(model_store=store_root, poll_interval_s=0), registry=CollectorRegistry()
+        Settings(model_store=store_root, model_name="fashion", poll_interval_s=0),
+        registry=CollectorRegistry(),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

@@ -163,3 +163,19 @@ async def _load_then_sigterm(
     process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(asyncio.gather(*tasks), 60)
     return statuses, failures
+
+
+def test_python_m_app_refuses_the_one_model_and_several_model_settings_together() -> None:
+    env = {**os.environ, "TAGGER_MODEL_NAME": "fashion", "TAGGER_MODELS": "fashion,colours"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "TAGGER_MODEL_NAME (serve one model) cannot be combined with TAGGER_MODELS" in (
+        result.stderr
+    )

@@ -47,3 +47,12 @@ def test_a_slot_is_freed_only_from_a_version_idle_for_a_request_timeout() -> Non
     assert refused.value.retry_after_s == pytest.approx(6)
     clock.now += 6
     assert budget.admit(3, last_used) == 1  # idle longest
+
+
+def test_a_withdrawn_load_uses_no_budget() -> None:
+    """A load admitted here but refused a slot over all models (TAGGER_MAX_TOTAL_LOADED_VERSIONS)
+    never started: it neither blocks the next load nor counts against the minute."""
+    budget = PinnedLoadBudget(loads_per_minute=1, slots=10, idle_after_s=10, clock=Clock())
+    assert budget.admit(1, {}) is None
+    budget.withdraw()
+    assert budget.admit(2, {}) is None

@@ -62,7 +62,7 @@ async def test_a_new_version_is_swapped_in_without_failing_a_request(
         ]
         await server.until(lambda: server.metric("tagger_batch_size_count", model="fashion") > 5)
         new = await asyncio.to_thread(republish, server.store, old)
-        await server.until(lambda: server.app.state.manager.served.version == new, 120)
+        await server.until(lambda: server.manager.served.version == new, 120)
         # Every client has had answers from the new version.
         await server.until(lambda: all(len([s for s in c if s[1] == new]) > 2 for c in seen))
         stop.set()
@@ -101,7 +101,7 @@ async def test_a_corrupt_version_is_counted_and_the_old_one_keeps_serving(
             assert (await http.get("/readyz")).json()["version"] == good
             await asyncio.sleep(0.5)  # several more polls: the bad version is not retried
         assert server.metric(failures, model="fashion") == 1
-        assert server.app.state.manager.served.version == good
+        assert server.manager.served.version == good
 
 
 async def test_the_configured_alias_is_served_and_pinned_versions_load_on_demand(
@@ -118,9 +118,9 @@ async def test_the_configured_alias_is_served_and_pinned_versions_load_on_demand
             assert (await http.post(URL, files=png)).json()["version"] == first
             pinned = await http.post(f"/v1/models/fashion/versions/{second}/classify", files=png)
             assert pinned.json()["version"] == second
-            assert server.app.state.manager.loaded_versions == [first, second]
+            assert server.manager.loaded_versions == [first, second]
             store.promote("fashion", second, "stable")  # the pinned copy becomes the served one
-            await server.until(lambda: server.app.state.manager.served.version == second, 120)
+            await server.until(lambda: server.manager.served.version == second, 120)
             assert (await http.post(URL, files=png)).json()["version"] == second
             canary = await http.post("/v1/models/fashion/labels/stable/classify", files=png)
             assert canary.json()["version"] == second
@@ -143,7 +143,7 @@ async def test_a_restarted_replica_serves_the_newest_good_version_when_the_lates
     png = {"file": ("a.png", encode(evaluated.images[0]), "image/png")}
     settings = make_settings(store_root, poll_interval_s=0.1)
     with run_server(settings, wait_ready=False) as server:
-        manager = server.app.state.manager
+        manager = server.manager
         await server.until(lambda: manager.ready, 60)
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             ready = await http.get("/readyz")
@@ -179,7 +179,7 @@ async def test_a_restarted_replica_falls_back_to_the_alias_previous_target(
     store.promote("fashion", bad, "stable")
     settings = make_settings(store_root, model_alias="stable", poll_interval_s=0.1)
     with run_server(settings, wait_ready=False) as server:
-        manager = server.app.state.manager
+        manager = server.manager
         await server.until(lambda: manager.ready, 60)
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             body = (await http.get("/readyz")).json()

@@ -104,7 +104,7 @@ async def test_predict_matches_the_evaluated_probabilities(
 async def test_predict_and_classify_by_version_and_by_label(
     client: httpx.AsyncClient, server: Server, evaluated: Evaluated, expected: np.ndarray
 ) -> None:
-    version = server.app.state.manager.served.version
+    version = server.manager.served.version
     server.store.promote("fashion", version, "stable")
     instances = [pixels_of(evaluated, i) for i in CHOSEN]
     for path in (f"{MODEL}/versions/{version}", f"{MODEL}/labels/stable"):
@@ -155,7 +155,7 @@ async def test_colon_classify_and_slash_classify_are_different_routes(
 async def test_model_status_as_the_docs_print_it_beside_this_services_fields(
     client: httpx.AsyncClient, server: Server
 ) -> None:
-    version = server.app.state.manager.served.version
+    version = server.manager.served.version
     server.store.promote("fashion", version, "stable")
     available = {
         "version": str(version),
@@ -174,7 +174,7 @@ async def test_model_status_as_the_docs_print_it_beside_this_services_fields(
 
 
 async def test_model_metadata_field_by_field(client: httpx.AsyncClient, server: Server) -> None:
-    version = server.app.state.manager.served.version
+    version = server.manager.served.version
     server.store.promote("fashion", version, "stable")
     for path in ("", f"/versions/{version}", "/labels/stable"):
         response = await client.get(f"{MODEL}{path}/metadata")

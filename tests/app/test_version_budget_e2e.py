@@ -149,7 +149,7 @@ async def test_pinned_loads_are_refused_beyond_the_budget_without_evicting(
         return int(response.headers["retry-after"])
 
     with run_server(settings) as server:
-        manager = server.app.state.manager
+        manager = server.manager
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             server.gate.hold()  # v1's warm-up waits in the gate: v1 is loading meanwhile
             loading = asyncio.ensure_future(http.post(pinned(1), **png))

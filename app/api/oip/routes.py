@@ -36,8 +36,9 @@ from app.api.oip.schemas import (
 from app.api.routes.params import ModelName, VersionNumber, reject_encoded_slash
 from app.api.uploads import INLINE_JSON_MAX_BYTES
 from app.core.decoding import Upload
-from app.core.errors import InputProblem, InvalidInput, NotFound, NotReady, from_store_error
+from app.core.errors import InputProblem, InvalidInput, NotReady, from_store_error
 from app.core.inference import Answer, Core
+from app.core.model_manager import ModelManager
 from app.core.servable import Servable
 from model_store.errors import ModelStoreError
 from model_store.names import LATEST
@@ -76,8 +77,8 @@ async def server_live() -> ServerLive:
 
 @router.get("/health/ready", response_model=ServerReady, responses=oip_error_responses(503))
 async def server_ready(core: CoreDep) -> ServerReady:
-    """200 once the served version is loaded and warmed; 503 until."""
-    core.manager.require_served()
+    """200 once every served model has a version loaded and warmed; 503 until."""
+    core.models.require_ready()
     return ServerReady(ready=True)
 
 
@@ -106,8 +107,7 @@ async def version_metadata(
 @router.get("/models/{model}/ready", response_model=ModelReady, responses=_MODEL_ERRORS)
 async def model_ready(model: ModelName, core: CoreDep) -> ModelReady:
     """200 once the served version is loaded; 503 until."""
-    _check_served(core, model)
-    core.manager.require_served()
+    _check_served(core, model).require_served()
     return ModelReady(name=model, ready=True)
 
 
@@ -117,10 +117,10 @@ async def model_ready(model: ModelName, core: CoreDep) -> ModelReady:
 async def version_ready(model: ModelName, version: VersionNumber, core: CoreDep) -> ModelReady:
     """200 when this version is loaded; 503 when it is in the store but not loaded (an
     inference request for it loads it)."""
-    _check_served(core, model)
+    manager = _check_served(core, model)
     number = int(version)
-    if number not in core.manager.loaded_versions:
-        await _store_call(core.manager.store.metadata, model, number)  # 404 if there is none
+    if number not in manager.loaded_versions:
+        await _store_call(manager.store.metadata, model, number)  # 404 if there is none
         raise NotReady(
             f"version {number} of model {model!r} is not loaded; an inference request for it "
             "loads it",
@@ -129,11 +129,9 @@ async def version_ready(model: ModelName, version: VersionNumber, core: CoreDep)
     return ModelReady(name=model, ready=True)
 
 
-def _check_served(core: Core, model: str) -> None:
-    if model != core.manager.name:
-        raise NotFound(
-            f"model {model!r} is not served here; try {core.manager.name!r}", "model_not_found"
-        )
+def _check_served(core: Core, model: str) -> ModelManager:
+    """The manager of `model`; NotFound when it is not served here."""
+    return core.models.manager(model)
 
 
 async def _store_call(function: Any, *args: Any) -> Any:
@@ -144,14 +142,13 @@ async def _store_call(function: Any, *args: Any) -> Any:
 
 
 async def _metadata(core: Core, model: str, version: int | None) -> ModelMetadata:
-    _check_served(core, model)
-    manager = core.manager
+    manager = _check_served(core, model)
     if version is None and manager.served is not None:
         metadata = manager.served.model.metadata
     else:  # a pinned version, or the one that will be served while it still loads
         number = version
         if number is None:
-            number = await _store_call(manager.store.resolve, model, _served_ref(core))
+            number = await _store_call(manager.store.resolve, model, manager.alias or LATEST)
         metadata = await _store_call(manager.store.metadata, model, number)
     versions = await _store_call(manager.store.versions, model)
     runtime = manager.runtime_of(metadata.version) or _expected_runtime(core, metadata)
@@ -163,10 +160,6 @@ def _expected_runtime(core: Core, metadata: StoreMetadata) -> str:
     if core.settings.runtime == "tensorflow" or "model.onnx" not in metadata.files:
         return "tensorflow"
     return "onnxruntime"
-
-
-def _served_ref(core: Core) -> str:
-    return core.settings.model_alias or LATEST
 
 
 def _metadata_json(

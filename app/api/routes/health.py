@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import ManagerDep, MetricsDep
-from app.api.schemas import Health, Readiness, error_responses
+from app.api.deps import MetricsDep, ModelsDep
+from app.api.schemas import Health, ModelReadiness, Readiness, error_responses
+from app.core.model_manager import ModelManager
 
 router = APIRouter(tags=["operations"], responses=error_responses(431))
 
@@ -21,16 +22,30 @@ async def healthz() -> Health:
     response_model=Readiness,
     responses=error_responses(503),
 )
-async def readyz(manager: ManagerDep) -> Readiness:
-    """200 once a version is loaded and warmed (a fallback counts, and says so); 503 until."""
-    served = manager.require_served()
-    fallback = manager.fallback
+async def readyz(models: ModelsDep) -> Readiness:
+    """200 once every configured model has a version loaded and warmed (a fallback counts, and
+    says so); 503 until, naming the models not ready. With one model (TAGGER_MODEL_NAME), the
+    body describes that model; with several, `models` describes each."""
+    managers = models.managers
+    if models.settings.one_model_form:
+        return Readiness(status="ready", **_served(managers[0]).model_dump())
+    models.require_ready()
     return Readiness(
         status="ready",
+        fallback=any(m.fallback is not None for m in managers),
+        models=[_served(m) for m in managers],
+    )
+
+
+def _served(manager: ModelManager) -> ModelReadiness:
+    """What `manager` serves (NotReady while nothing)."""
+    version = manager.require_served().version
+    fallback = manager.fallback
+    return ModelReadiness(
         model=manager.name,
-        version=served.version,
+        version=version,
         fallback=fallback is not None,
-        target_version=served.version if fallback is None else fallback.target,
+        target_version=version if fallback is None else fallback.target,
         fallback_reason=None if fallback is None else fallback.reason,
     )
 

@@ -6,12 +6,12 @@ import asyncio
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import ManagerDep
+from app.api.deps import ModelsDep
 from app.api.routes.params import ModelName, VersionNumber, reject_encoded_slash
 from app.api.schemas import ModelList, ModelSummary, VersionDetail, error_responses
 from app.api.tfserving.status import status_body
 from app.core.errors import from_store_error
-from app.core.model_manager import ModelManager
+from app.core.models import ServedModels
 from model_store.errors import ModelStoreError
 
 router = APIRouter(
@@ -22,31 +22,33 @@ router = APIRouter(
 )
 
 
-def _summary(manager: ModelManager, name: str) -> ModelSummary:
-    store = manager.store
-    here = name == manager.name
+def _summary(models: ServedModels, name: str) -> ModelSummary:
+    store = models.store
+    manager = models.find(name)
+    served = manager.served if manager is not None else None
     versions = store.versions(name)
     return ModelSummary(
         name=name,
         versions=versions,
         aliases=store.aliases(name),
-        served_version=manager.served.version if here and manager.served else None,
-        served_alias=(manager.settings.model_alias or None) if here else None,
-        loaded_versions=manager.loaded_versions if here else [],
-        runtime=manager.runtime_of(manager.served.version) if here and manager.served else None,
+        served_version=served.version if served is not None else None,
+        served_alias=(manager.alias or None) if manager is not None else None,
+        loaded_versions=manager.loaded_versions if manager is not None else [],
+        runtime=served.model.runtime if served is not None else None,
         **status_body(manager, name, versions),
     )
 
 
-def _detail(manager: ModelManager, name: str, version: int) -> VersionDetail:
-    store = manager.store
+def _detail(models: ServedModels, name: str, version: int) -> VersionDetail:
+    store = models.store
     metadata = store.metadata(name, version)
-    here = name == manager.name
+    manager = models.find(name)
+    served = manager.served if manager is not None else None
     return VersionDetail(
         name=name,
         version=version,
-        served=here and manager.served is not None and manager.served.version == version,
-        loaded=here and version in manager.loaded_versions,
+        served=served is not None and served.version == version,
+        loaded=manager is not None and version in manager.loaded_versions,
         aliases=sorted(a for a, v in store.aliases(name).items() if v == version),
         created_at=metadata.created_at,
         labels=metadata.labels,
@@ -54,17 +56,22 @@ def _detail(manager: ModelManager, name: str, version: int) -> VersionDetail:
         preprocessing=metadata.preprocessing.model_dump(),
         test_metrics=metadata.metrics.test.model_dump(exclude={"per_class"}),
         training=metadata.training.model_dump(),
-        runtime=manager.runtime_of(version) if here else None,
+        runtime=manager.runtime_of(version) if manager is not None else None,
         **status_body(manager, name, [version]),
     )
 
 
 @router.get("", response_model=ModelList)
-async def list_models(manager: ManagerDep) -> ModelList:
-    """Every model in the store, with versions, aliases and what is served."""
+async def list_models(models: ModelsDep) -> ModelList:
+    """Every model in the store, with versions, aliases and what is served and loaded."""
 
     def collect() -> ModelList:
-        return ModelList(models=[_summary(manager, name) for name in manager.store.models()])
+        return ModelList(
+            models=[_summary(models, name) for name in models.store.models()],
+            served_models=models.names,
+            loaded_versions_total=models.loaded_total,
+            max_total_loaded_versions=models.settings.max_total_loaded_versions,
+        )
 
     try:
         return await asyncio.to_thread(collect)
@@ -73,11 +80,11 @@ async def list_models(manager: ManagerDep) -> ModelList:
 
 
 @router.get("/{model}", response_model=ModelSummary, responses=error_responses(404))
-async def get_model(model: ModelName, manager: ManagerDep) -> ModelSummary:
+async def get_model(model: ModelName, models: ModelsDep) -> ModelSummary:
     """One model's versions and aliases; `model_version_status` is TF Serving's model status
     (`GET /v1/models/{m}` there)."""
     try:
-        return await asyncio.to_thread(_summary, manager, model)
+        return await asyncio.to_thread(_summary, models, model)
     except ModelStoreError as exc:
         raise from_store_error(exc) from exc
 
@@ -85,12 +92,10 @@ async def get_model(model: ModelName, manager: ManagerDep) -> ModelSummary:
 @router.get(
     "/{model}/versions/{version}", response_model=VersionDetail, responses=error_responses(404)
 )
-async def get_version(
-    model: ModelName, version: VersionNumber, manager: ManagerDep
-) -> VersionDetail:
+async def get_version(model: ModelName, version: VersionNumber, models: ModelsDep) -> VersionDetail:
     """One version's labels, input, preprocessing, test metrics and training summary, and its
     TF Serving status (`model_version_status`)."""
     try:
-        return await asyncio.to_thread(_detail, manager, model, int(version))
+        return await asyncio.to_thread(_detail, models, model, int(version))
     except ModelStoreError as exc:
         raise from_store_error(exc) from exc

@@ -35,7 +35,7 @@ from app.api.tfserving.schemas import (
 from app.api.tfserving.status import status_body
 from app.api.uploads import INLINE_JSON_MAX_BYTES
 from app.core.decoding import Upload
-from app.core.errors import InvalidInput, NotFound, from_store_error
+from app.core.errors import InvalidInput, from_store_error
 from app.core.inference import Answer, Core
 from model_store.errors import ModelStoreError
 from model_store.signature import INPUT_NAME
@@ -284,7 +284,7 @@ async def tfserving_alias_status(
 ) -> dict[str, Any]:
     """TF Serving's model status of the version an alias points at."""
     version = await _version(core, model, alias)
-    return status_body(core.manager, model, [version])
+    return status_body(core.models.find(model), model, [version])
 
 
 @router.get("/v1/models/{model}/metadata", **_METADATA)
@@ -309,7 +309,7 @@ async def tfserving_alias_metadata(model: ModelName, alias: AliasName, core: Cor
 
 async def _metadata(core: Core, model: str, ref: Ref) -> dict[str, Any]:
     version = await _version(core, model, ref)
-    store = core.manager.store
+    store = core.models.store
     try:
         metadata = await asyncio.to_thread(store.metadata, model, version)
     except ModelStoreError as exc:
@@ -321,11 +321,7 @@ async def _metadata(core: Core, model: str, ref: Ref) -> dict[str, Any]:
 
 async def _version(core: Core, model: str, ref: Ref) -> int:
     """The version `ref` names (None: the served one), without loading it."""
-    manager = core.manager
-    if model != manager.name:
-        raise NotFound(
-            f"model {model!r} is not served here; try {manager.name!r}", "model_not_found"
-        )
+    manager = core.models.manager(model)
     if ref is None:
         return manager.require_served().version
     try:

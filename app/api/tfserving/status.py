@@ -1,4 +1,4 @@
-"""TF Serving's model status from this replica's model manager."""
+"""TF Serving's model status from the manager of the model in this replica."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ _STATES = {
 }
 
 
-def version_status(manager: ModelManager, name: str, version: int) -> VersionStatus:
-    """One version's status; a model not served here has no tracked versions, so END."""
-    if name != manager.name:
+def version_status(manager: ModelManager | None, name: str, version: int) -> VersionStatus:
+    """One version's status; a model not served here (no manager, or another model's) has no
+    tracked versions, so END."""
+    if manager is None or name != manager.name:
         return VersionStatus(version, VersionState.END)
     load = manager.version_load(version)
     if load is VersionLoad.FAILED:
@@ -29,6 +30,6 @@ def version_status(manager: ModelManager, name: str, version: int) -> VersionSta
     return VersionStatus(version, _STATES[load])
 
 
-def status_body(manager: ModelManager, name: str, versions: Iterable[int]) -> dict[str, Any]:
+def status_body(manager: ModelManager | None, name: str, versions: Iterable[int]) -> dict[str, Any]:
     """`{"model_version_status": [...]}` for `versions` of `name`, newest first."""
     return model_status(version_status(manager, name, version) for version in versions)
