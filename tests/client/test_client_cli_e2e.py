@@ -49,7 +49,7 @@ def test_through_the_service_and_in_process_every_file_gets_the_same_label(
         for x, y in zip(a["labels"], b["labels"], strict=True):
             assert x["confidence"] == pytest.approx(y["confidence"], abs=1e-5)
 
-    labels = server.app.state.manager.served.model.labels
+    labels = server.manager.served.model.labels
     predicted = np.array([labels.index(served[p]["labels"][0]["label"]) for p in catalogue.paths])
     assert np.mean(predicted == catalogue.labels) == catalogue.evaluation_accuracy()
 

@@ -59,7 +59,7 @@ async def test_100_images_go_as_requests_of_at_most_the_server_limit_in_order(
     assert all(r.ok and r.model == "fashion" and len(r.predictions) == 3 for r in results)
     # In input order: each image's label is the one evaluation gave that image.
     expected = catalogue.probabilities[:100].argmax(axis=1)
-    labels = server.app.state.manager.served.model.labels
+    labels = server.manager.served.model.labels
     assert [r.label for r in results] == [labels[i] for i in expected]
 
 
