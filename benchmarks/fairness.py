@@ -26,7 +26,9 @@ logger = logging.getLogger(__name__)
 LIGHT_CLIENTS = 2
 LIGHT_RATE_PER_CLIENT = 10  # hey -q: requests/s per client, so B gets 20 requests/s
 FLOOD_CLIENTS = 64
-QUEUE = 64
+# Well below the flood's 64 clients, so A's queue and in-flight bound fill and A answers 503.
+QUEUE = 16
+BATCH = 8
 
 
 def second_model(store: ModelStore, name: str) -> str:
@@ -57,7 +59,12 @@ def run(store_root: Path, name: str, image: bytes, scratch: Path, seconds: float
     flooded, light = upload_request(name, image), upload_request(twin, image)
     body = scratch / "fairness-body.bin"
     body.write_bytes(light.body)  # the same image and multipart body for both models
-    settings = {"TAGGER_MODELS": f"{name},{twin}", "TAGGER_MAX_QUEUE": str(QUEUE)}
+    settings = {
+        "TAGGER_MODELS": f"{name},{twin}",
+        "TAGGER_MAX_QUEUE": str(QUEUE),
+        "TAGGER_MAX_BATCH_SIZE": str(BATCH),
+        "TAGGER_MAX_IMAGES_PER_REQUEST": str(BATCH),
+    }
     with Service(store_root, name, scratch / "fairness.log", settings, one_model=False) as service:
         light_command = _hey_command(
             service, light, body, seconds, LIGHT_CLIENTS, LIGHT_RATE_PER_CLIENT
@@ -103,7 +110,8 @@ def lines(section: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
     verdict = "met" if during.get("errors", 1) == 0 and during.get("ok", 0) > 0 else "NOT met"
     a_line = (
-        f"A's flood ({FLOOD_CLIENTS} clients, queue {QUEUE}): {fmt(a.get('ok'))} answered 200, "
+        f"A's flood ({FLOOD_CLIENTS} clients, queue {QUEUE}, batches of {BATCH}): "
+        f"{fmt(a.get('ok'))} answered 200, "
         f"{fmt(a.get('overloaded'))} answered 503, {fmt(a.get('requests_per_s'))} requests/s."
     )
     return [
