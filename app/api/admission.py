@@ -130,7 +130,12 @@ class AdmissionMiddleware:
     def __init__(self, app: ASGIApp, admission: Admission, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.admission = admission
-        self.routes = tuple(routes)
+        # Only the inference routes: matched on every inference request, before the router.
+        self.routes = tuple(
+            route
+            for route in routes
+            if getattr(route, "path", "").endswith(INFERENCE_PATH_SUFFIXES)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         matched = self._bounded_route(scope)
