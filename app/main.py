@@ -107,8 +107,6 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.models = served
-    app.state.decode_executor = executor
-    app.state.decode_budget = decode_budget
     app.state.core = Core(settings, metrics, served, executor, decode_budget)
     metrics.buffered_body_bytes.set_function(lambda: admission.buffered_bytes)
     app.state.admission = admission

@@ -10,14 +10,12 @@ accessors on the ASGI app instead.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.applications import Starlette
 
 from app.config import Settings
-from app.core.decode_budget import DecodeBudget
 from app.core.inference import Core
 from app.core.models import ServedModels
 from app.metrics import Metrics
@@ -43,16 +41,6 @@ def core_of(app: Starlette) -> Core:
     return app.state.core
 
 
-def decode_executor_of(app: Starlette) -> ThreadPoolExecutor:
-    """The pool that decodes images."""
-    return app.state.decode_executor
-
-
-def decode_budget_of(app: Starlette) -> DecodeBudget:
-    """The bound on bytes of decoded pixels in flight."""
-    return app.state.decode_budget
-
-
 async def get_app_settings(request: Request) -> Settings:
     return settings_of(request.app)
 
@@ -69,17 +57,7 @@ async def get_core(request: Request) -> Core:
     return core_of(request.app)
 
 
-async def get_decode_executor(request: Request) -> ThreadPoolExecutor:
-    return decode_executor_of(request.app)
-
-
-async def get_decode_budget(request: Request) -> DecodeBudget:
-    return decode_budget_of(request.app)
-
-
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_app_metrics)]
 ModelsDep = Annotated[ServedModels, Depends(get_served_models)]
 CoreDep = Annotated[Core, Depends(get_core)]
-DecodeExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_decode_executor)]
-DecodeBudgetDep = Annotated[DecodeBudget, Depends(get_decode_budget)]
