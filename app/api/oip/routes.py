@@ -21,8 +21,21 @@ from fastapi.responses import JSONResponse, Response
 from app.api.deps import CoreDep
 from app.api.disconnect import unless_disconnected
 from app.api.errors import route_class
-from app.api.oip import codec
 from app.api.oip.errors import STYLE, oip_error_responses
+from app.api.oip.request import (
+    InferRequest,
+    InputTensor,
+    RequestedOutput,
+    decode_content,
+    parse_header_length,
+    parse_infer_request,
+)
+from app.api.oip.response import (
+    OutputTensor,
+    classification_strings,
+    encode_infer_response,
+    tensor_metadata,
+)
 from app.api.oip.schemas import (
     EXTENSIONS,
     INFER_REQUEST_SCHEMA,
@@ -171,9 +184,9 @@ def _metadata_json(
         "versions": [str(number) for number in versions],
         "platform": PLATFORMS[runtime],
         "inputs": [
-            codec.tensor_metadata(INPUT_NAME, "UINT8", (-1, spec.height, spec.width, spec.channels))
+            tensor_metadata(INPUT_NAME, "UINT8", (-1, spec.height, spec.width, spec.channels))
         ],
-        "outputs": [codec.tensor_metadata(OUTPUT_NAME, "FP32", (-1, len(metadata.labels)))],
+        "outputs": [tensor_metadata(OUTPUT_NAME, "FP32", (-1, len(metadata.labels)))],
     }
 
 
@@ -245,17 +258,15 @@ async def _infer(request: Request, core: Core, model: str, ref: int | None) -> R
     return _response(parsed, outputs, answer)
 
 
-async def _parse(request: Request, core: Core, servable: Servable) -> codec.InferRequest:
+async def _parse(request: Request, core: Core, servable: Servable) -> InferRequest:
     settings = core.settings
     body = await request.body()  # buffered and bounded by app.api.admission
-    json_length = codec.parse_header_length(request.headers.get(HEADER_LENGTH))
-    body = codec.decode_content(
-        body, request.headers.get("content-encoding"), settings.max_upload_bytes
-    )
+    json_length = parse_header_length(request.headers.get(HEADER_LENGTH))
+    body = decode_content(body, request.headers.get("content-encoding"), settings.max_upload_bytes)
     pixels_per_image = math.prod(servable.model.input_shape)
 
-    def parse() -> codec.InferRequest:
-        return codec.parse_infer_request(
+    def parse() -> InferRequest:
+        return parse_infer_request(
             body,
             json_length,
             max_elements=settings.max_images_per_request * pixels_per_image,
@@ -268,7 +279,7 @@ async def _parse(request: Request, core: Core, servable: Servable) -> codec.Infe
     return await asyncio.to_thread(parse)
 
 
-def _the_input(parsed: codec.InferRequest) -> codec.InputTensor:
+def _the_input(parsed: InferRequest) -> InputTensor:
     names = [tensor.name for tensor in parsed.inputs]
     if names != [INPUT_NAME]:
         raise InvalidInput(
@@ -286,7 +297,7 @@ def _the_input(parsed: codec.InferRequest) -> codec.InputTensor:
     return tensor
 
 
-def _uploads(tensor: codec.InputTensor, max_images: int) -> list[Upload]:
+def _uploads(tensor: InputTensor, max_images: int) -> list[Upload]:
     if len(tensor.shape) != 1:
         raise InvalidInput(
             f"input {INPUT_NAME!r}: BYTES encoded images take shape [N], got {list(tensor.shape)}",
@@ -305,32 +316,30 @@ def _uploads(tensor: codec.InputTensor, max_images: int) -> list[Upload]:
     return [Upload(data, f"{INPUT_NAME}[{index}]") for index, data in enumerate(tensor.data)]
 
 
-def _requested_outputs(parsed: codec.InferRequest) -> list[codec.RequestedOutput]:
+def _requested_outputs(parsed: InferRequest) -> list[RequestedOutput]:
     for output in parsed.outputs:
         if output.name != OUTPUT_NAME:
             raise InvalidInput(
                 f"unknown output {output.name[:40]!r}; the model has output {OUTPUT_NAME!r}",
                 "unknown_output",
             )
-    return parsed.outputs or [codec.RequestedOutput(OUTPUT_NAME)]
+    return parsed.outputs or [RequestedOutput(OUTPUT_NAME)]
 
 
-def _response(
-    parsed: codec.InferRequest, requested: list[codec.RequestedOutput], answer: Answer
-) -> Response:
+def _response(parsed: InferRequest, requested: list[RequestedOutput], answer: Answer) -> Response:
     probabilities = answer.probabilities
     labels = answer.servable.model.labels
     outputs = []
     for output in requested:
         binary = parsed.wants_binary(output)
         if output.classification is not None:
-            data = codec.classification_strings(probabilities, output.classification, labels)
-            outputs.append(codec.OutputTensor(output.name, "BYTES", data.shape, data, binary))
+            data = classification_strings(probabilities, output.classification, labels)
+            outputs.append(OutputTensor(output.name, "BYTES", data.shape, data, binary))
         else:
             outputs.append(
-                codec.OutputTensor(output.name, "FP32", probabilities.shape, probabilities, binary)
+                OutputTensor(output.name, "FP32", probabilities.shape, probabilities, binary)
             )
-    body, json_length = codec.encode_infer_response(
+    body, json_length = encode_infer_response(
         answer.servable.model.name, str(answer.servable.version), parsed.id, outputs
     )
     if json_length is None:

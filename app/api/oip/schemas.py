@@ -1,4 +1,4 @@
-"""OIP v2 bodies, declared so /docs shows them (the routes answer plain JSON built by the codec)."""
+"""OIP v2 bodies, declared so /docs shows them (the routes answer plain JSON of `oip.response`)."""
 
 from __future__ import annotations
 
