@@ -23,8 +23,10 @@ from app.api.json_body import JsonLimits
 from app.api.openapi import MAX_ITEMS_SETTING
 from app.api.routes.params import AliasName, ModelName, VersionNumber, reject_encoded_slash
 from app.api.schemas import error_responses
-from app.api.tfserving import codec
 from app.api.tfserving.errors import STYLE
+from app.api.tfserving.metadata import model_metadata
+from app.api.tfserving.requests import json_limits, parse_classify, parse_json, parse_predict
+from app.api.tfserving.responses import encode_classify, encode_predict
 from app.api.tfserving.schemas import (
     ClassificationResponse,
     ErrorMessage,
@@ -207,8 +209,8 @@ async def _predict(request: Request, core: Core, model: str, ref: Ref) -> JSONRe
     parsed = await _parse(
         core,
         await request.body(),
-        codec.json_limits(max_items, shape),
-        lambda document: codec.parse_predict(
+        json_limits(max_items, shape),
+        lambda document: parse_predict(
             document, input_name=INPUT_NAME, input_shape=shape, max_items=max_items
         ),
     )
@@ -226,7 +228,7 @@ async def _predict(request: Request, core: Core, model: str, ref: Ref) -> JSONRe
             model, ref, parsed.pixels, deadline, servable=servable, watch=watch
         )
     _note(request, answer)
-    return JSONResponse(codec.encode_predict(answer.probabilities, parsed.format))
+    return JSONResponse(encode_predict(answer.probabilities, parsed.format))
 
 
 # --- :classify --------------------------------------------------------------------------
@@ -264,7 +266,7 @@ async def _classify(request: Request, core: Core, model: str, ref: Ref) -> JSONR
         core,
         await request.body(),
         limits,
-        lambda document: codec.parse_classify(document, max_items=max_items),
+        lambda document: parse_classify(document, max_items=max_items),
     )
     request.state.images = len(images)
     uploads = [Upload(data, f"examples[{i}]") for i, data in enumerate(images)]
@@ -272,7 +274,7 @@ async def _classify(request: Request, core: Core, model: str, ref: Ref) -> JSONR
         model, ref, uploads, deadline, servable=servable, watch=_watch(request)
     )
     _note(request, answer)
-    return JSONResponse(codec.encode_classify(answer.probabilities, answer.servable.model.labels))
+    return JSONResponse(encode_classify(answer.probabilities, answer.servable.model.labels))
 
 
 # --- status and metadata ----------------------------------------------------------------
@@ -316,7 +318,7 @@ async def _metadata(core: Core, model: str, ref: Ref) -> dict[str, Any]:
         raise from_store_error(exc) from exc
     spec = metadata.input
     shape = (spec.height, spec.width, spec.channels)
-    return codec.model_metadata(model, version, shape, len(metadata.labels))
+    return model_metadata(model, version, shape, len(metadata.labels))
 
 
 async def _version(core: Core, model: str, ref: Ref) -> int:
@@ -337,7 +339,7 @@ async def _parse(core: Core, body: bytes, limits: JsonLimits, read: Callable[[ob
     """`read` of the JSON `body`, on a thread when the body is large; refusals are counted."""
 
     def parse() -> T:
-        return read(codec.parse_json(body, limits))
+        return read(parse_json(body, limits))
 
     try:
         if len(body) <= INLINE_JSON_MAX_BYTES:

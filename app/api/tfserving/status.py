@@ -1,12 +1,38 @@
-"""TF Serving's model status from the manager of the model in this replica."""
+"""TF Serving's model status (`GetModelStatusResponse`) from the manager of the model in this
+replica, printed as TF Serving's `get_model_status_impl.cc` does: versions newest first, as
+strings."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-from app.api.tfserving.codec import VersionState, VersionStatus, model_status
 from app.core.model_manager import ModelManager, VersionLoad
+
+
+class VersionState(Enum):
+    """TF Serving's `ModelVersionStatus.State` (no UNAVAILABLE: a version that failed to load
+    is END with a non-OK status)."""
+
+    START = "START"
+    LOADING = "LOADING"
+    AVAILABLE = "AVAILABLE"
+    UNLOADING = "UNLOADING"
+    END = "END"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionStatus:
+    """One version's entry in `model_version_status`; `error_code` is a `tensorflow.error.Code`
+    name (`OK`, `UNKNOWN`, `NOT_FOUND`, `INTERNAL`, ...)."""
+
+    version: int
+    state: VersionState
+    error_code: str = "OK"
+    error_message: str = ""
+
 
 # A version in the store that nothing has loaded yet is tracked, with no action initiated: TF
 # Serving's START. It loads on its first request (a pinned version), so it is not END.
@@ -33,3 +59,22 @@ def version_status(manager: ModelManager | None, name: str, version: int) -> Ver
 def status_body(manager: ModelManager | None, name: str, versions: Iterable[int]) -> dict[str, Any]:
     """`{"model_version_status": [...]}` for `versions` of `name`, newest first."""
     return model_status(version_status(manager, name, version) for version in versions)
+
+
+def model_status(versions: Iterable[VersionStatus]) -> dict[str, Any]:
+    """`GetModelStatusResponse` as TF Serving prints it: versions newest first, each version an
+    int64 (so a JSON string), `status` always present."""
+    ordered = sorted(versions, key=lambda status: status.version, reverse=True)
+    return {
+        "model_version_status": [
+            {
+                "version": str(status.version),
+                "state": status.state.value,
+                "status": {
+                    "error_code": status.error_code,
+                    "error_message": status.error_message,
+                },
+            }
+            for status in ordered
+        ]
+    }

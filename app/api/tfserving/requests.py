@@ -1,12 +1,9 @@
-"""TensorFlow Serving REST bodies, pure: JSON documents in, images or pixels out, and back.
+"""TensorFlow Serving `:predict` and `:classify` request bodies, pure: JSON documents in,
+encoded images or uint8 pixels out.
 
 Follows what TF Serving itself does (`tensorflow_serving/util/json_tensor.cc`,
-`model_servers/http_rest_api_handler.cc`, `get_model_status_impl.cc`), not only its prose
-documentation: `:classify` answers `results` (the g3doc's format section says `result`; the
-server, its tests and the g3doc's own example say `results`); a signature with one output
-answers `predictions` / `outputs` as a plain list, not keyed by the output name; statuses list
-versions newest first, as strings; metadata is the SavedModel's `SignatureDefMap` printed with
-proto field names and every field. Messages reuse TF Serving's wording where it has one.
+`model_servers/http_rest_api_handler.cc`), not only its prose documentation; messages reuse
+TF Serving's wording where it has one.
 
 Beyond TF Serving (whose `pixels` input is uint8 and would refuse `{"b64": ...}`), an
 instance may be an encoded image, which the service decodes and fits like an upload; and
@@ -18,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
@@ -27,15 +24,10 @@ import numpy as np
 
 from app.api.json_body import JsonBodyError, JsonLimits, parse_json_body
 from app.core.errors import InputProblem, InvalidInput
-from model_store.signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
+from model_store.signature import INPUT_NAME, SIGNATURE_NAME
 
 B64_KEY: Final = "b64"
 IMAGE_FEATURE: Final = "image"
-PREDICT_METHOD: Final = "tensorflow/serving/predict"
-INIT_OP_SIGNATURE: Final = "__saved_model_init_op"
-# The graph names a Keras export gives the signature's tensors (read from a published version).
-INPUT_TENSOR_NAME: Final = f"{SIGNATURE_NAME}_{INPUT_NAME}:0"
-OUTPUT_TENSOR_NAME: Final = "StatefulPartitionedCall:0"
 _MAX_DEPTH: Final = 8  # {"instances": [{"pixels": [[[v]]]}]} nests 6 deep
 
 
@@ -60,31 +52,6 @@ class PredictRequest:
         if self.images is not None:
             return len(self.images)
         return 0 if self.pixels is None else int(self.pixels.shape[0])
-
-
-class VersionState(Enum):
-    """TF Serving's `ModelVersionStatus.State` (no UNAVAILABLE: a version that failed to load
-    is END with a non-OK status)."""
-
-    START = "START"
-    LOADING = "LOADING"
-    AVAILABLE = "AVAILABLE"
-    UNLOADING = "UNLOADING"
-    END = "END"
-
-
-@dataclass(frozen=True, slots=True)
-class VersionStatus:
-    """One version's entry in `model_version_status`; `error_code` is a `tensorflow.error.Code`
-    name (`OK`, `UNKNOWN`, `NOT_FOUND`, `INTERNAL`, ...)."""
-
-    version: int
-    state: VersionState
-    error_code: str = "OK"
-    error_message: str = ""
-
-
-# --- requests -----------------------------------------------------------------------------
 
 
 def json_limits(max_items: int, input_shape: tuple[int, int, int]) -> JsonLimits:
@@ -381,102 +348,3 @@ def _json_type(value: object) -> str:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:40] + "..."
-
-
-# --- responses ----------------------------------------------------------------------------
-
-
-def encode_predict(probabilities: np.ndarray, format_: PredictFormat) -> dict[str, Any]:
-    """`{"predictions": [[p, ...], ...]}` (row) or `{"outputs": [[p, ...], ...]}` (columnar):
-    the signature has one output, so TF Serving leaves its name out in both formats."""
-    key = "predictions" if format_ is PredictFormat.ROW else "outputs"
-    return {key: _float32_rows(probabilities)}
-
-
-def encode_classify(probabilities: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
-    """`{"results": [[[label, score], ...], ...]}`: every class, in the model's label order, as
-    TF Serving's classifier writes the scores tensor (it does not sort them)."""
-    rows = _float32_rows(probabilities)
-    return {
-        "results": [
-            [[label, score] for label, score in zip(labels, row, strict=True)] for row in rows
-        ]
-    }
-
-
-def error_body(message: str) -> dict[str, str]:
-    """TF Serving's error body."""
-    return {"error": message}
-
-
-def _float32_rows(probabilities: np.ndarray) -> list[list[float]]:
-    """float32 values at their shortest round-trip decimal (TF Serving's `WriteDecimal`), so
-    0.1 is written 0.1, not 0.10000000149011612."""
-    values = np.asarray(probabilities, dtype=np.float32)
-    if values.ndim != 2:
-        raise ValueError(f"probabilities must be [N, K], got shape {values.shape}")
-    return values.astype(str).astype(np.float64).tolist()
-
-
-def model_status(versions: Iterable[VersionStatus]) -> dict[str, Any]:
-    """`GetModelStatusResponse` as TF Serving prints it: versions newest first, each version an
-    int64 (so a JSON string), `status` always present."""
-    ordered = sorted(versions, key=lambda status: status.version, reverse=True)
-    return {
-        "model_version_status": [
-            {
-                "version": str(status.version),
-                "state": status.state.value,
-                "status": {
-                    "error_code": status.error_code,
-                    "error_message": status.error_message,
-                },
-            }
-            for status in ordered
-        ]
-    }
-
-
-def model_metadata(
-    name: str, version: int, input_shape: tuple[int, int, int], labels_count: int
-) -> dict[str, Any]:
-    """`GetModelMetadataResponse` for a published version, as TF Serving prints it (proto field
-    names, every field): the SavedModel's two signatures, `serving_default` (uint8 `pixels`
-    [-1, H, W, C] to float32 `probabilities` [-1, K]) and the TF2 `__saved_model_init_op`."""
-    serving_default = {
-        "inputs": {INPUT_NAME: _tensor_info("DT_UINT8", (-1, *input_shape), INPUT_TENSOR_NAME)},
-        "outputs": {OUTPUT_NAME: _tensor_info("DT_FLOAT", (-1, labels_count), OUTPUT_TENSOR_NAME)},
-        "method_name": PREDICT_METHOD,
-        "defaults": {},
-    }
-    init_op = {
-        "inputs": {},
-        "outputs": {
-            INIT_OP_SIGNATURE: {
-                "dtype": "DT_INVALID",
-                "tensor_shape": {"dim": [], "unknown_rank": True},
-                "name": "NoOp",
-            }
-        },
-        "method_name": "",
-        "defaults": {},
-    }
-    return {
-        "model_spec": {"name": name, "signature_name": "", "version": str(version)},
-        "metadata": {
-            "signature_def": {
-                "signature_def": {SIGNATURE_NAME: serving_default, INIT_OP_SIGNATURE: init_op}
-            }
-        },
-    }
-
-
-def _tensor_info(dtype: str, shape: Sequence[int], tensor_name: str) -> dict[str, Any]:
-    return {
-        "dtype": dtype,
-        "tensor_shape": {
-            "dim": [{"size": str(size), "name": ""} for size in shape],
-            "unknown_rank": False,
-        },
-        "name": tensor_name,
-    }

@@ -1,6 +1,7 @@
-"""TF Serving REST codec: bodies from TF Serving's REST documentation (g3doc/api_rest.md) and
-its handler tests (http_rest_api_handler_test.cc, json_tensor.cc), asserted field by field, and
-every refusal with its status class, code and a message naming what was wrong."""
+"""TF Serving REST request bodies: `:predict` and `:classify` bodies from TF Serving's REST
+documentation (g3doc/api_rest.md) and its handler tests (http_rest_api_handler_test.cc,
+json_tensor.cc), asserted field by field, and every refusal with its status class, code and a
+message naming what was wrong."""
 
 from __future__ import annotations
 
@@ -10,17 +11,10 @@ import json
 import numpy as np
 import pytest
 
-from app.api.tfserving.codec import (
+from app.api.tfserving.requests import (
     PredictFormat,
     PredictRequest,
-    VersionState,
-    VersionStatus,
-    encode_classify,
-    encode_predict,
-    error_body,
     json_limits,
-    model_metadata,
-    model_status,
     parse_classify,
     parse_json,
     parse_predict,
@@ -347,131 +341,3 @@ def test_json_limits_grow_with_the_batch_and_the_image_size() -> None:
     assert small.max_instances == 1 and large.max_instances == 64
     assert large.max_values >= 64 * 224 * 224 * 3
     assert small.max_depth >= 6
-
-
-# --- responses ----------------------------------------------------------------------------
-
-
-def test_predict_answers_of_the_handler_tests_one_unnamed_output() -> None:
-    # http_rest_api_handler_test.cc: { "predictions": [[2.5, 3.0], [3.5, 4.0]] } for rows and
-    # { "outputs": [3.5, 4.0] } for columns: one output tensor, so no output name, a list.
-    scores = np.array([[2.5, 3.0], [3.5, 4.0]], dtype=np.float32)
-    assert encode_predict(scores, PredictFormat.ROW) == {"predictions": [[2.5, 3.0], [3.5, 4.0]]}
-    assert encode_predict(scores, PredictFormat.COLUMNAR) == {"outputs": [[2.5, 3.0], [3.5, 4.0]]}
-
-
-def test_float32_scores_are_written_at_their_shortest_like_tf_servings_write_decimal() -> None:
-    scores = np.array([[0.1, 0.2, 0.7]], dtype=np.float32)
-    body = json.dumps(encode_predict(scores, PredictFormat.ROW))
-    assert body == '{"predictions": [[0.1, 0.2, 0.7]]}'
-    assert np.array_equal(np.array(json.loads(body)["predictions"], dtype=np.float32), scores)
-
-
-def test_classify_answer_of_the_handler_tests_shape_results_not_result() -> None:
-    # http_rest_api_handler_test.cc: { "results": [[["", 12]]] } (the g3doc's prose says
-    # "result"; TF Serving's kClassifyRegressResponseKey and its tests say "results").
-    assert encode_classify(np.array([[12.0]], dtype=np.float32), [""]) == {
-        "results": [[["", 12.0]]]
-    }
-
-
-def test_classify_answers_every_class_in_label_order_per_example() -> None:
-    scores = np.array([[0.1, 0.6, 0.3], [0.5, 0.25, 0.25]], dtype=np.float32)
-    answer = encode_classify(scores, ["shirt", "shoe", "bag"])
-    assert answer == {
-        "results": [
-            [["shirt", 0.1], ["shoe", 0.6], ["bag", 0.3]],
-            [["shirt", 0.5], ["shoe", 0.25], ["bag", 0.25]],
-        ]
-    }
-    with pytest.raises(ValueError):
-        encode_classify(scores, ["shirt", "shoe"])
-
-
-def test_model_status_of_the_docs_example() -> None:
-    # api_rest.md: curl http://localhost:8501/v1/models/half_plus_three
-    assert model_status([VersionStatus(123, VersionState.AVAILABLE)]) == {
-        "model_version_status": [
-            {
-                "version": "123",
-                "state": "AVAILABLE",
-                "status": {"error_code": "OK", "error_message": ""},
-            }
-        ]
-    }
-
-
-def test_model_status_lists_versions_newest_first_with_failed_loads_as_end() -> None:
-    answer = model_status(
-        [
-            VersionStatus(1, VersionState.END, "UNKNOWN", "could not load"),
-            VersionStatus(3, VersionState.LOADING),
-            VersionStatus(2, VersionState.AVAILABLE),
-        ]
-    )
-    statuses = answer["model_version_status"]
-    assert [status["version"] for status in statuses] == ["3", "2", "1"]
-    assert [status["state"] for status in statuses] == ["LOADING", "AVAILABLE", "END"]
-    assert statuses[2]["status"] == {"error_code": "UNKNOWN", "error_message": "could not load"}
-    assert {state.value for state in VersionState} == {
-        "START",
-        "LOADING",
-        "AVAILABLE",
-        "UNLOADING",
-        "END",
-    }
-
-
-def test_model_metadata_as_tf_serving_prints_this_models_saved_model() -> None:
-    # Shape of saved_model_half_plus_two_2_versions_metadata.json (TF Serving's test data),
-    # with this SavedModel's own signatures.
-    answer = model_metadata("fashion", 3, (28, 28, 1), 10)
-    assert answer["model_spec"] == {"name": "fashion", "signature_name": "", "version": "3"}
-    signatures = answer["metadata"]["signature_def"]["signature_def"]
-    assert set(signatures) == {"serving_default", "__saved_model_init_op"}
-    serving = signatures["serving_default"]
-    assert serving["method_name"] == "tensorflow/serving/predict"
-    assert serving["defaults"] == {}
-    assert serving["inputs"] == {
-        "pixels": {
-            "dtype": "DT_UINT8",
-            "tensor_shape": {
-                "dim": [
-                    {"size": "-1", "name": ""},
-                    {"size": "28", "name": ""},
-                    {"size": "28", "name": ""},
-                    {"size": "1", "name": ""},
-                ],
-                "unknown_rank": False,
-            },
-            "name": "serving_default_pixels:0",
-        }
-    }
-    assert serving["outputs"] == {
-        "probabilities": {
-            "dtype": "DT_FLOAT",
-            "tensor_shape": {
-                "dim": [{"size": "-1", "name": ""}, {"size": "10", "name": ""}],
-                "unknown_rank": False,
-            },
-            "name": "StatefulPartitionedCall:0",
-        }
-    }
-    assert signatures["__saved_model_init_op"] == {
-        "inputs": {},
-        "outputs": {
-            "__saved_model_init_op": {
-                "dtype": "DT_INVALID",
-                "tensor_shape": {"dim": [], "unknown_rank": True},
-                "name": "NoOp",
-            }
-        },
-        "method_name": "",
-        "defaults": {},
-    }
-
-
-def test_error_body_of_the_docs_example() -> None:
-    # api_rest.md: { "error": "Servable not found for request: Latest(half)" }
-    message = "Servable not found for request: Latest(half)"
-    assert error_body(message) == {"error": message}
