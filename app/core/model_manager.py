@@ -2,6 +2,7 @@
 
 When the version to serve cannot be loaded and nothing is served yet, the newest older version
 that loads is served instead (a fallback), and the intended one is retried with a backoff.
+The watching and fallback live in `reload`, the pinned versions in `pinned`.
 """
 
 from __future__ import annotations
@@ -9,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import time
-from collections import OrderedDict
 from enum import Enum
 from typing import Any, Protocol
 
 from app.config import Settings
-from app.core.errors import ModelFailure, NotFound, NotReady, Overloaded, from_store_error
-from app.core.fallback import Fallback, fallback_candidates
+from app.core.errors import NotFound, NotReady, from_store_error
+from app.core.fallback import Fallback
 from app.core.load_failures import LoadFailures
-from app.core.pinned_loads import LoadRefused, PinnedLoadBudget
+from app.core.pinned import PinnedVersions
+from app.core.reload import Reloader
 from app.core.runtime import RuntimeUnavailable
 from app.core.servable import (
     PredictHook,
@@ -34,8 +33,6 @@ from model_store.errors import ModelStoreError
 __all__ = ["ModelManager", "Servable", "VersionLoad"]
 
 logger = logging.getLogger(__name__)
-
-_RETRY_UNLOADED_S = 5.0
 
 
 class VersionLoad(Enum):
@@ -81,18 +78,16 @@ class ModelManager:
         self.waiting_for_slot = False
         self._hook = predict_hook
         self.served: Servable | None = None
-        self._pinned: OrderedDict[int, Servable] = OrderedDict()
-        self._loading: dict[int, asyncio.Lock] = {}
         self._failures = LoadFailures()
-        self._budget = PinnedLoadBudget(
-            settings.pinned_loads_per_minute,
-            settings.max_loaded_versions,
-            settings.request_timeout_s,
-        )
-        self.fallback: Fallback | None = None
-        metrics.serving_fallback.labels(self.name).set(0)
+        self._pinned = PinnedVersions(self)
+        self._reload = Reloader(self)
         self._background: set[asyncio.Task[None]] = set()
         self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def fallback(self) -> Fallback | None:
+        """Why the served version is not the one the alias (or latest) points at; None if it is."""
+        return self._reload.fallback
 
     @property
     def ready(self) -> bool:
@@ -100,14 +95,14 @@ class ModelManager:
 
     @property
     def loaded_versions(self) -> list[int]:
-        versions = set(self._pinned)
+        versions = self._pinned.versions
         if self.served is not None:
             versions.add(self.served.version)
         return sorted(versions)
 
     def runtime_of(self, version: int) -> str | None:
         """The runtime a loaded version runs in (onnxruntime or tensorflow); None if unloaded."""
-        servable = self._pinned.get(version)
+        servable = self._pinned.find(version)
         if servable is None and self.served is not None and self.served.version == version:
             servable = self.served
         return servable.model.runtime if servable is not None else None
@@ -116,8 +111,7 @@ class ModelManager:
         """Where `version` of the served model stands here (protocols report it as status)."""
         if version in self.loaded_versions:
             return VersionLoad.LOADED
-        lock = self._loading.get(version)
-        if lock is not None and lock.locked():
+        if self._pinned.is_loading(version):
             return VersionLoad.LOADING
         if self._failures.reason(version) is not None:
             return VersionLoad.FAILED
@@ -126,7 +120,7 @@ class ModelManager:
     def start(self) -> None:
         """Begin loading the served version and watching the store, in the background."""
         self._watcher = asyncio.get_running_loop().create_task(
-            self._watch(), name=f"model-watcher-{self.name}"
+            self._reload.watch(), name=f"model-watcher-{self.name}"
         )
         self._watcher.add_done_callback(_log_task_failure)
 
@@ -139,10 +133,9 @@ class ModelManager:
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
-        servables = list(self._pinned.values())
+        servables = self._pinned.clear()
         if self.served is not None:
             servables.append(self.served)
-        self._pinned.clear()
         timeout = self.settings.shutdown_timeout_s
         await asyncio.gather(*(s.batcher.close(timeout) for s in servables))
         if self._background:
@@ -159,18 +152,15 @@ class ModelManager:
     @property
     def pinned_idle_since(self) -> dict[int, float]:
         """Each pinned version and when it was last used (monotonic)."""
-        return {v: servable.last_used for v, servable in self._pinned.items()}
+        return self._pinned.idle_since
 
     @property
     def loading_pinned(self) -> bool:
-        return self._budget.loading is not None
+        return self._pinned.loading
 
     def unload_pinned(self, version: int) -> None:
         """Drain and drop a pinned version (another model needs its slot)."""
-        servable = self._pinned.pop(version, None)
-        if servable is not None:
-            logger.info("unloading pinned %s v%d (its slot is needed)", self.name, version)
-            self._retire(servable)
+        self._pinned.unload(version)
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -203,14 +193,16 @@ class ModelManager:
         version = ref if isinstance(ref, int) else await asyncio.to_thread(self._resolve, ref)
         if self.served is not None and version == self.served.version:
             return self.served
-        if version in self._pinned:
-            self._pinned.move_to_end(version)
-            servable = self._pinned[version]
-            servable.last_used = time.monotonic()
+        servable = self._pinned.use(version)
+        if servable is not None:
             return servable
         if isinstance(ref, int):
             await asyncio.to_thread(self._resolve, ref)  # 404 for a version that does not exist
-        return await self._load_pinned(version)
+        return await self._pinned.load(version)
+
+    def _lock(self, version: int) -> asyncio.Lock:
+        """One load at a time per version, whether a pinned request or the watcher wants it."""
+        return self._pinned.lock(version)
 
     def _resolve(self, ref: int | str) -> int:
         try:
@@ -218,135 +210,12 @@ class ModelManager:
         except ModelStoreError as exc:
             raise from_store_error(exc) from exc
 
-    async def _load_pinned(self, version: int) -> Servable:
-        async with self._lock(version):
-            if self.served is not None and self.served.version == version:
-                return self.served
-            if version in self._pinned:
-                servable = self._pinned[version]
-                servable.last_used = time.monotonic()
-                return servable
-            if self._failures.backing_off(version):
-                raise _unloadable(self.name, version)
-            self._admit_pinned_load(version)
-            try:
-                servable = await self._load(version)
-            except Exception:
-                raise _unloadable(self.name, version) from None
-            finally:
-                self._budget.finished()
-            servable.last_used = time.monotonic()
-            self._pinned[version] = servable
-            return servable
-
-    def _admit_pinned_load(self, version: int) -> None:
-        """Reserve a pinned load (unloading an idle version first), or refuse it at once."""
-        last_used = self.pinned_idle_since
-        try:
-            victim = self._budget.admit(version, last_used)
-            if victim is None and self._slots is not None:
-                try:
-                    self._slots.room_for_pinned(self)
-                except LoadRefused:
-                    self._budget.withdraw()
-                    raise
-        except LoadRefused as exc:
-            self.metrics.pinned_loads_refused.labels(self.name).inc()
-            retry = max(1, math.ceil(exc.retry_after_s))
-            raise Overloaded(
-                f"{self.name} v{version} is not loaded and cannot load now: {exc.reason}; "
-                f"retry in {retry} s",
-                retry,
-                "version_load_budget",
-            ) from None
-        if victim is not None:
-            logger.info("unloading pinned %s v%d (idle longest)", self.name, victim)
-            self._retire(self._pinned.pop(victim))
-
-    def _lock(self, version: int) -> asyncio.Lock:
-        """One load at a time per version, whether a pinned request or the watcher wants it."""
-        return self._loading.setdefault(version, asyncio.Lock())
-
-    # -- loading and watching -----------------------------------------------------------------
-
-    async def _watch(self) -> None:
-        interval = self.settings.poll_interval_s
-        while True:
-            try:
-                await self.refresh()
-            except Exception:
-                logger.exception("checking the model store failed")
-            if self.served is None or self.fallback is not None:
-                delay = min(interval, _RETRY_UNLOADED_S) if interval > 0 else _RETRY_UNLOADED_S
-            elif interval > 0:
-                delay = interval
-            else:
-                return
-            await asyncio.sleep(delay)
-
     async def refresh(self) -> None:
-        """Serve what the alias (or latest) points at now, once it has loaded and warmed.
+        """Serve what the alias (or latest) points at now, once it has loaded and warmed (or
+        fall back; see `Reloader.refresh`)."""
+        await self._reload.refresh()
 
-        If it cannot be loaded, a running replica keeps what it serves; one that serves nothing
-        yet falls back to an older version (see `fallback_candidates`).
-        """
-        ref = self.alias or "latest"
-        try:
-            target = await asyncio.to_thread(self.store.resolve, self.name, ref)
-        except ModelStoreError as exc:
-            if self.served is None:
-                logger.warning("nothing to serve yet: %s", exc)
-            return
-        if self.served is not None and self.served.version == target:
-            self._set_fallback(None)
-            return
-        if self.served is None and self._slots is not None:
-            self.waiting_for_slot = not self._slots.room_for_served(self)
-            if self.waiting_for_slot:
-                logger.error("%s: %s", self.name, self.not_ready_reason())
-                return
-        servable = await self._take_or_load(target)
-        if servable is not None:
-            self._serve(servable, ref)
-            self._set_fallback(None)
-            return
-        reason = self._failures.reason(target)
-        if reason is None:
-            reason = "it could not be loaded"
-        if self.served is None:
-            servable = await self._fall_back(target)
-            if servable is None:
-                logger.error(
-                    "%s: nothing can be served: v%d failed and no older version loads",
-                    self.name,
-                    target,
-                )
-                return
-            self._serve(servable, f"fallback for v{target}")
-        self._set_fallback(Fallback(target, reason))
-
-    async def _take_or_load(self, version: int) -> Servable | None:
-        """A pinned copy of `version`, or a fresh load; None while it fails (and backs off)."""
-        async with self._lock(version):
-            servable = self._pinned.pop(version, None)
-            if servable is not None:
-                return servable
-            if self._failures.backing_off(version):
-                return None
-            try:
-                return await self._load(version)
-            except Exception:
-                return None
-
-    async def _fall_back(self, target: int) -> Servable | None:
-        candidates = await asyncio.to_thread(
-            fallback_candidates, self.store, self.name, self.alias, target
-        )
-        for version in candidates:
-            servable = await self._take_or_load(version)
-            if servable is not None:
-                return servable
-        return None
+    # -- loading and swapping ------------------------------------------------------------------
 
     def _serve(self, servable: Servable, why: str) -> None:
         old, self.served = self.served, servable
@@ -363,21 +232,6 @@ class ModelManager:
             model.runtime,
             model.device,
         )
-
-    def _set_fallback(self, fallback: Fallback | None) -> None:
-        """Record (and log once) that the served version stands in for a failed target."""
-        if fallback == self.fallback:
-            return
-        self.fallback = fallback
-        self.metrics.serving_fallback.labels(self.name).set(0 if fallback is None else 1)
-        if fallback is not None and self.served is not None:
-            logger.error(
-                "serving %s v%d as a fallback: v%d, which should be served, failed: %s",
-                self.name,
-                self.served.version,
-                fallback.target,
-                fallback.reason,
-            )
 
     async def _load(self, version: int) -> Servable:
         """Load and warm a version on a worker thread; failures are logged and counted."""
@@ -413,12 +267,6 @@ def _remove_series(metric: Any, *labels: str) -> None:
     """Drop one labelled series, if it was ever reported."""
     with contextlib.suppress(KeyError):
         metric.remove(*labels)
-
-
-def _unloadable(name: str, version: int) -> ModelFailure:
-    return ModelFailure(
-        f"{name} v{version} could not be loaded; see the server log", "model_load_failed"
-    )
 
 
 def _log_task_failure(task: asyncio.Task[Any]) -> None:
