@@ -48,6 +48,7 @@ class Settings(
         "max_total_loaded_versions",
         "intra_op_threads",
         "inter_op_threads",
+        "workers",
         mode="before",
     )
     @classmethod

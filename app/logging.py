@@ -29,10 +29,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str) -> None:
-    """Send every logger (uvicorn's included) to stderr as JSON lines."""
+class _WorkerField(logging.Filter):
+    """Adds `worker` (the index of this server process) to records that lack it."""
+
+    def __init__(self, worker: int) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "worker"):
+            record.worker = self.worker
+        return True
+
+
+def configure_logging(level: str, worker: int | None = None) -> None:
+    """Send every logger (uvicorn's included) to stderr as JSON lines; in a worker process
+    of several, each line carries its `worker` index."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    if worker is not None:
+        handler.addFilter(_WorkerField(worker))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,8 @@ from app.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
+_READY_POLL_S = 0.05
+
 # FastAPI >= 0.16x checks for OpenTelemetry providers on every request (several % of a core at
 # high rates). The service reports through Prometheus, so that layer is switched off.
 _NO_NATIVE_TELEMETRY: dict[str, Any] = (
@@ -45,12 +48,16 @@ def create_app(
     registry: CollectorRegistry | None = None,
     store: Any = None,
     predict_hook: Callable[[np.ndarray], None] | None = None,
+    listen_when_ready: Callable[[], bool] | None = None,
 ) -> FastAPI:
     """Build the service.
 
     `registry` isolates metrics (tests); `store` replaces the `ModelStore` at
     `settings.model_store`; `predict_hook` runs on the model thread before every model call,
-    warm-up included (tests use it to hold the model).
+    warm-up included (tests use it to hold the model). With `listen_when_ready` the lifespan
+    startup (and so uvicorn's listening) waits until every model is ready, or until that
+    function returns True (shutdown asked for): a worker of several takes no connection it
+    would refuse as not ready.
     """
     settings = settings or get_settings()
     if store is None:
@@ -63,6 +70,7 @@ def create_app(
         settings.buffered_body_limit_bytes,
         settings.retry_after_s,
         metrics.rejected_overloaded,
+        metrics.buffered_body_bytes.set,
     )
 
     def bound_in_flight(model_count: int) -> None:
@@ -82,6 +90,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         served.start()  # loads and warms in the background; /readyz turns 200 when done
+        if listen_when_ready is not None:
+            while not served.ready and not listen_when_ready():
+                await asyncio.sleep(_READY_POLL_S)
         names = settings.served_models
         what = ", ".join(names) if names is not None else "every model in the store"
         logger.info("serving %s from %s", what, settings.model_store)
@@ -108,7 +119,6 @@ def create_app(
     app.state.metrics = metrics
     app.state.models = served
     app.state.core = Core(settings, metrics, served, executor, decode_budget)
-    metrics.buffered_body_bytes.set_function(lambda: admission.buffered_bytes)
     app.state.admission = admission
     install_error_handlers(app, {"/v2": oip_errors.STYLE})
     # Added first, so it runs inside RequestContextMiddleware (request id, metrics, log).

@@ -1,6 +1,15 @@
-"""Prometheus metrics, all held by one `Metrics` object on one registry (isolated in tests)."""
+"""Prometheus metrics, all held by one `Metrics` object on one registry (isolated in tests).
+
+With several worker processes (app.supervisor sets PROMETHEUS_MULTIPROC_DIR for them) every
+value is written to a file per process and /metrics reports all processes together: counters
+and histograms add up; each gauge's `multiprocess_mode` says how its values combine (`livesum`
+for amounts in use now, `livemax` for 0/1 flags), over the live workers only.
+"""
 
 from __future__ import annotations
+
+import os
+import warnings
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -9,6 +18,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -38,7 +48,10 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "tagger_requests_in_flight", "HTTP requests being handled now.", registry=r
+            "tagger_requests_in_flight",
+            "HTTP requests being handled now.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.decode_seconds = Histogram(
             "tagger_image_decode_seconds",
@@ -48,8 +61,10 @@ class Metrics:
         )
         self.decode_bytes_in_use = Gauge(
             "tagger_decode_bytes_in_use",
-            "Estimated memory of the image decodes running now (at most TAGGER_MAX_DECODE_BYTES).",
+            "Estimated memory of the image decodes running now (at most TAGGER_MAX_DECODE_BYTES "
+            "per worker).",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.images_rejected = Counter(
             "tagger_images_rejected_total", "Uploads refused, by reason.", ["reason"], registry=r
@@ -57,7 +72,11 @@ class Metrics:
         # Requests refused because the service is full (admission bound or batch queue).
         self.rejected_overloaded = self.images_rejected.labels("overloaded")
         self.queue_depth = Gauge(
-            "tagger_queue_depth", "Images waiting for a batch.", ["model"], registry=r
+            "tagger_queue_depth",
+            "Images waiting for a batch.",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.batch_size = Histogram(
             "tagger_batch_size",
@@ -93,6 +112,7 @@ class Metrics:
             "(onnxruntime or tensorflow).",
             ["model", "version", "runtime"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.reload_failures = Counter(
             "tagger_model_reload_failures_total",
@@ -106,6 +126,7 @@ class Metrics:
             "1 while the served version stands in for the one to serve, which failed to load.",
             ["model"],
             registry=r,
+            multiprocess_mode="livemax",
         )
 
         self.pinned_loads_refused = Counter(
@@ -119,6 +140,7 @@ class Metrics:
             "tagger_buffered_body_bytes",
             "Classify request body bytes received and held now by requests not yet answered.",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.http_refusals = Counter(
             "tagger_http_refusals_total",
@@ -137,5 +159,23 @@ class Metrics:
         child.inc()
 
     def render(self) -> bytes:
-        """The text exposition; reads only the collectors, never waits on the model."""
-        return generate_latest(self.registry)
+        """The text exposition (of every worker, with several); reads only the collectors,
+        never waits on the model."""
+        directory = os.environ.get(MULTIPROCESS_DIR_ENV)
+        if not directory:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, directory)
+        return generate_latest(registry)
+
+
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def remove_series(gauge: Gauge, *labels: str) -> None:
+    """Drop one labelled series of a gauge. With several workers the files cannot forget a
+    series, so it is set to 0 first: that 0 is what /metrics then reports for it."""
+    gauge.labels(*labels).set(0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Removal of labels", UserWarning)
+        gauge.remove(*labels)

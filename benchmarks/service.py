@@ -57,6 +57,7 @@ class Service:
             "TAGGER_MODEL_ALIAS": "",
             "TAGGER_LOG_LEVEL": "WARNING",
             "TF_CPP_MIN_LOG_LEVEL": "2",
+            "TAGGER_WORKERS": "1",  # a scenario that measures several workers says so
             **(settings or {}),
         }
         self.env.pop("TAGGER_API_KEY", None)

@@ -63,10 +63,17 @@ class TiledSource:
 
     def border_colour(self) -> np.ndarray:
         """The mean colour of the outermost ring of pixels, rounded (corners count twice)."""
-        width, height = self.image.size
-        ring = [(0, 0, width, 1), (0, height - 1, width, height), (0, 0, 1, height)]
-        ring.append((width - 1, 0, width, height))
-        pixels = np.concatenate([self.pixels(box).reshape(-1, self.channels) for box in ring])
+        whole = self._whole
+        if whole is not None:  # the same pixels in the same order as the boxes below
+            if self.invert:
+                whole = 255 - whole
+            sides = [whole[0], whole[-1], whole[:, 0], whole[:, -1]]
+        else:
+            width, height = self.image.size
+            ring = [(0, 0, width, 1), (0, height - 1, width, height), (0, 0, 1, height)]
+            ring.append((width - 1, 0, width, height))
+            sides = [self.pixels(box) for box in ring]
+        pixels = np.concatenate([side.reshape(-1, self.channels) for side in sides])
         return np.rint(pixels.mean(axis=0)).astype(np.uint8)
 
 

@@ -90,6 +90,9 @@ def to_model_pixels(
     if spec.trim and (height > shape.height or width > shape.width):
         crop = object_box(source, border_colour, deadline)
     layout = letterbox(crop, spec, shape)
+    if layout.canvas == (width, height) == (shape.width, shape.height):
+        # Already the input's size, nothing to pad or crop: the canvas is the source itself.
+        return np.ascontiguousarray(source.pixels(crop))
     factor = reduction_factor(layout.canvas, shape)
     working = render(source, layout, border_colour, factor, deadline)
     check_deadline(deadline)

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The servers tests start as processes are one process each (TAGGER_WORKERS defaults to one
+# per core) unless a test asks for more: tests/app/test_workers_e2e.py does.
+os.environ["TAGGER_WORKERS"] = "1"
 
 from model_store import ModelMetadata, ModelStore
 

@@ -22,7 +22,7 @@ bytes remain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter
 from starlette.requests import ClientDisconnect
@@ -46,7 +46,12 @@ class Admission:
     share of the slots (one model: the two are equal, one bound as before)."""
 
     def __init__(
-        self, limit: int, buffered_limit_bytes: int, retry_after_s: int, rejected: Counter
+        self,
+        limit: int,
+        buffered_limit_bytes: int,
+        retry_after_s: int,
+        rejected: Counter,
+        report_buffered: Callable[[float], None] = lambda _: None,
     ) -> None:
         self.limit = limit
         self.model_limit = limit
@@ -56,6 +61,7 @@ class Admission:
         self.buffered_bytes = 0
         self.retry_after_s = retry_after_s
         self.rejected = rejected
+        self.report_buffered = report_buffered  # the gauge's `set`, told of every change
 
     @property
     def full(self) -> bool:
@@ -104,12 +110,16 @@ class _Reservation:
         if admission.buffered_bytes + size_bytes > admission.buffered_limit_bytes:
             return False
         admission.buffered_bytes += size_bytes
+        admission.report_buffered(admission.buffered_bytes)
         self.held_bytes += size_bytes
         return True
 
     def release(self) -> None:
-        self.admission.buffered_bytes -= self.held_bytes
-        self.held_bytes = 0
+        if self.held_bytes:
+            admission = self.admission
+            admission.buffered_bytes -= self.held_bytes
+            admission.report_buffered(admission.buffered_bytes)
+            self.held_bytes = 0
 
 
 class _UploadTooLarge(Exception):

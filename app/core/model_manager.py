@@ -8,7 +8,6 @@ The watching and fallback live in `reload`, the pinned versions in `pinned`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from enum import Enum
 from typing import Any, Protocol
@@ -27,7 +26,7 @@ from app.core.servable import (
     load_and_warm,
     start_servable,
 )
-from app.metrics import Metrics
+from app.metrics import Metrics, remove_series
 from model_store.errors import ModelStoreError
 
 __all__ = ["ModelManager", "Servable", "VersionLoad"]
@@ -145,9 +144,9 @@ class ModelManager:
             if self.served is not None:
                 served = self.served
                 labels = (self.name, str(served.version), served.model.runtime)
-                _remove_series(metrics.model_info, *labels)
-            _remove_series(metrics.serving_fallback, self.name)
-            _remove_series(metrics.queue_depth, self.name)
+                remove_series(metrics.model_info, *labels)
+            remove_series(metrics.serving_fallback, self.name)
+            remove_series(metrics.queue_depth, self.name)
 
     @property
     def pinned_idle_since(self) -> dict[int, float]:
@@ -222,7 +221,9 @@ class ModelManager:
         model = servable.model
         self.metrics.model_info.labels(self.name, str(model.version), model.runtime).set(1)
         if old is not None:
-            self.metrics.model_info.remove(self.name, str(old.version), old.model.runtime)
+            old_labels = (self.name, str(old.version), old.model.runtime)
+            if old_labels != (self.name, str(model.version), model.runtime):
+                remove_series(self.metrics.model_info, *old_labels)
             self._retire(old)
         logger.info(
             "serving %s v%d (%s) with %s on %s",
@@ -261,12 +262,6 @@ class ModelManager:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_task_failure)
-
-
-def _remove_series(metric: Any, *labels: str) -> None:
-    """Drop one labelled series, if it was ever reported."""
-    with contextlib.suppress(KeyError):
-        metric.remove(*labels)
 
 
 def _log_task_failure(task: asyncio.Task[Any]) -> None:

@@ -66,6 +66,42 @@ def test_lossless_uploads_of_model_sized_images_are_unchanged(fashion_test_image
             assert np.array_equal(model_pixels(encode(Image.fromarray(garment), fmt)), garment)
 
 
+@pytest.mark.parametrize(
+    ("spec", "shape"),
+    [
+        (SPEC, SHAPE),
+        (
+            PreprocessingSpec(color_mode="RGB", fit="pad", trim=True, invert="auto"),
+            InputSpec(height=32, width=32, channels=3),
+        ),
+    ],
+    ids=["fashion", "rgb"],
+)
+def test_model_sized_images_take_the_letterbox_shortcut_to_the_same_pixels(spec, shape) -> None:
+    """An image already the input's size skips the letterbox drawing: the pixels are what
+    drawing it gives (light and dark backgrounds, so with and without inversion)."""
+    from model_store.letterbox import TiledSource, letterbox, reduction_factor, render
+    from model_store.preprocessing import to_model_pixels
+
+    rng = np.random.default_rng(3)
+    for i in range(300):
+        size = (
+            (shape.height, shape.width, 3) if shape.channels == 3 else (shape.height, shape.width)
+        )
+        pixels = rng.integers(0, 256, size, dtype=np.uint8)
+        if i % 2:  # a dark object on a light background: inverted
+            pixels[...] = 240
+            pixels[4:20, 6:22] = rng.integers(0, 80)
+        image = Image.fromarray(pixels)
+        source = TiledSource(image, spec)
+        border = source.border_colour()
+        if float(border.mean()) > spec.invert_threshold:
+            source.invert, border = True, 255 - border
+        layout = letterbox((0, 0, *image.size), spec, shape)
+        drawn = render(source, layout, border, reduction_factor(layout.canvas, shape), None)
+        assert np.array_equal(to_model_pixels(image, spec, shape), drawn), i
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
 def test_lossy_formats_stay_close(fashion_test_images, fmt: str) -> None:
     for garment in fashion_test_images[:50]:

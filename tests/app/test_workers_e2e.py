@@ -1,0 +1,185 @@
+"""TAGGER_WORKERS=2: two server processes on one port under the supervisor, as users run it.
+
+One supervisor for the module; the tests run in order (answers and metrics, hot reload, a
+killed worker, SIGTERM under load), each leaving it serving for the next but the last."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from app_helpers import Evaluated, encode, republish_with_onnx
+from process_helpers import URL, load_then_sigterm, start_app
+
+from model_store import ModelStore
+from model_store.signature import ONNX_FILE
+
+WORKERS = 2
+REQUESTS = 40
+
+
+class Supervised:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+        self.process, self.url, self.log = process, url, log
+
+    def lines(self) -> list[dict[str, Any]]:
+        text = self.log.read_text()
+        return [json.loads(line) for line in text.splitlines() if line[:1] == "{"]
+
+    def worker_pids(self) -> set[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return {int(pid) for pid in children.read_text().split()}
+
+
+@pytest.fixture(scope="module")
+def supervised(
+    trained_store: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Supervised]:
+    root = tmp_path_factory.mktemp("workers") / "models"
+    shutil.copytree(trained_store.root, root)
+    log = root.parent / "server.log"
+    process, url = start_app(
+        root,
+        log,
+        TAGGER_WORKERS=str(WORKERS),
+        TAGGER_POLL_INTERVAL_S="0.5",
+        TAGGER_SHUTDOWN_TIMEOUT_S="10",
+    )
+    handle = Supervised(process, url, log)
+    _wait_for(lambda: _ready_workers(handle) == WORKERS, "both workers to be ready")
+    try:
+        yield handle
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _ready_workers(handle: Supervised) -> int:
+    """Worker starts whose uvicorn has finished starting (a worker that listens only when
+    ready finishes then), replacements included."""
+    done = "Application startup complete."
+    return sum(1 for e in handle.lines() if e.get("message") == done)
+
+
+def _wait_for(condition: Any, what: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _classify_each_on_a_new_connection(url: str, payload: bytes, count: int) -> list[Any]:
+    """`count` answers, each request on a connection of its own (so the kernel spreads them
+    over the workers)."""
+    answers = []
+    for _ in range(count):
+        with httpx.Client(base_url=url, timeout=30) as http:
+            answers.append(
+                http.post(URL, files={"file": ("a.png", payload, "image/png")}).raise_for_status()
+            )
+    return answers
+
+
+def _classify_requests_counted(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    pattern = r'^tagger_requests_total\{method="POST",route="[^"]*classify",status="200"\} (\S+)$'
+    return sum(float(m) for m in re.findall(pattern, text, flags=re.MULTILINE))
+
+
+def _answering_workers(handle: Supervised, since: int) -> set[int]:
+    lines = handle.lines()[since:]
+    return {e["worker"] for e in lines if str(e.get("route", "")).endswith("/classify")}
+
+
+def test_both_workers_answer_and_metrics_count_every_request_of_both(
+    supervised: Supervised, evaluated: Evaluated, trained_store: Any
+) -> None:
+    payload = encode(evaluated.images[0])
+    before = _classify_requests_counted(supervised.url)
+    mark = len(supervised.lines())
+    answers = _classify_each_on_a_new_connection(supervised.url, payload, REQUESTS)
+    expected = trained_store.metadata.labels[int(evaluated.probabilities[0].argmax())]
+    assert {a.json()["predictions"][0]["label"] for a in answers} == {expected}
+    _wait_for(lambda: len(_answering_workers(supervised, mark)) == WORKERS, "two workers' logs")
+    assert _classify_requests_counted(supervised.url) - before == REQUESTS
+    assert len(supervised.worker_pids()) == WORKERS
+
+
+def test_a_version_published_while_running_is_served_by_both_workers(
+    supervised: Supervised, evaluated: Evaluated
+) -> None:
+    store = ModelStore(Path(supervised.log).parent / "models")
+    first = store.latest("fashion")
+    onnx = (store.version_dir("fashion", first) / ONNX_FILE).read_bytes()
+    new = republish_with_onnx(store, first, onnx)
+    _wait_for(
+        lambda: (
+            {
+                e["worker"]
+                for e in supervised.lines()
+                if e.get("message", "").startswith(f"serving fashion v{new} ")
+            }
+            == set(range(WORKERS))
+        ),
+        f"both workers to serve v{new}",
+        timeout_s=60,
+    )
+    mark = len(supervised.lines())
+    answers = _classify_each_on_a_new_connection(
+        supervised.url, encode(evaluated.images[1]), REQUESTS
+    )
+    assert {a.json()["version"] for a in answers} == {new}
+    assert _answering_workers(supervised, mark) == set(range(WORKERS))
+
+
+def test_a_worker_that_dies_is_replaced_and_the_service_keeps_answering(
+    supervised: Supervised, evaluated: Evaluated
+) -> None:
+    victim = min(supervised.worker_pids())
+    os.kill(victim, signal.SIGKILL)
+    _wait_for(
+        lambda: any(
+            f"(pid {victim}) exited with signal SIGKILL" in e.get("message", "")
+            for e in supervised.lines()
+        ),
+        "the supervisor to log the death",
+    )
+    _wait_for(lambda: len(supervised.worker_pids() - {victim}) == WORKERS, "a replacement")
+    payload = encode(evaluated.images[2])
+    answers = _classify_each_on_a_new_connection(supervised.url, payload, REQUESTS)
+    assert {a.status_code for a in answers} == {200}
+
+
+def test_sigterm_drains_both_workers_under_keep_alive_load(
+    supervised: Supervised, evaluated: Evaluated
+) -> None:
+    """As for one process (test_main_process): each request is answered or its connection
+    refused, never reset, and every 200 a client saw is in some worker's access log."""
+    _wait_for(lambda: _ready_workers(supervised) >= WORKERS + 1, "the replacement to be ready")
+    mark = len(supervised.lines())
+    payload = encode(evaluated.images[0])
+    statuses, failures = asyncio.run(
+        load_then_sigterm(supervised.process, supervised.url, payload, 32, 96)
+    )
+    supervised.process.wait(timeout=60)
+    assert supervised.process.returncode == 0
+    assert failures == []
+    assert set(statuses) == {200}, statuses
+    lines = supervised.lines()[mark:]
+    logged = [e for e in lines if str(e.get("route")).endswith("/classify")]
+    assert sum(1 for e in logged if e.get("status") == 200) == statuses[200]
+    assert {e["worker"] for e in logged} == set(range(WORKERS))
+    assert any(e.get("message") == "stopped" and "worker" not in e for e in lines)
