@@ -32,7 +32,7 @@ function summary(detail, report) {
     ...row("ECE before → after calibration", ece, "card-ece"),
     ...row("Temperature", fixed(m.temperature)),
     ...row("Test examples", report ? String(report.num_examples) : "–"),
-    ...row("Training", `${train.profile}: ${train.epochs_run} epochs, ${fixed(train.seconds, 1)} s`),
+    ...row("Training", `${train.profile}: ${train.epochs_run} epoch${train.epochs_run === 1 ? "" : "s"}, ${fixed(train.seconds, 1)} s`),
     ...row("Data set", data.name ? `${data.name} (${splits})` : "–"),
     ...row("Aliases", detail.aliases.join(", ") || "none"),
   );

@@ -12,7 +12,15 @@ import httpx
 import numpy as np
 import pytest
 from app_helpers import Evaluated, Server, encode, make_settings, run_server
-from browser import WAIT_S, clear_viewport, console, needs_chromium, problems, set_viewport, start_chromium
+from browser import (
+    WAIT_S,
+    clear_viewport,
+    console,
+    needs_chromium,
+    problems,
+    set_viewport,
+    start_chromium,
+)
 
 from model_store import ModelStore
 
@@ -37,7 +45,9 @@ def page_store(trained_store: Any, tmp_path_factory: pytest.TempPathFactory) -> 
     with store.staging("fashion") as staged:
         shutil.copytree(store.version_dir("fashion", 1), staged, dirs_exist_ok=True)
         (staged / "metadata.json").unlink()
-        store.publish("fashion", staged, metadata.model_copy(update={"files": {}, "metrics": metrics}))
+        store.publish(
+            "fashion", staged, metadata.model_copy(update={"files": {}, "metrics": metrics})
+        )
     store.promote("fashion", 1, "stable")
     return root
 
@@ -58,7 +68,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def t10k_png(evaluated: Evaluated, trained_store: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def t10k_png(
+    evaluated: Evaluated, trained_store: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     """The test image the version is surest about among those it gets right, and its label."""
     predicted = evaluated.probabilities.argmax(axis=1)
     right = np.flatnonzero(predicted == evaluated.labels)
@@ -89,7 +101,11 @@ def css(browser: Any, selector: str) -> list[Any]:
 def open_page(browser: Any, server: Server, key: str | None) -> None:
     """Load the page; with `key`, enter it and wait for the models and the served card."""
     browser.get(server.url + "/")
-    wait(browser, lambda b: by_id(b, "status").text and "Loading" not in by_id(b, "status").text, "status")
+    wait(
+        browser,
+        lambda b: by_id(b, "status").text and "Loading" not in by_id(b, "status").text,
+        "status",
+    )
     if key is None:
         return
     assert_only_refused(console(browser))
@@ -108,7 +124,9 @@ def assert_only_refused(entries: list[dict[str, Any]]) -> None:
 
 
 def wait_for_card(browser: Any, loaded: str) -> None:
-    wait(browser, lambda b: by_id(b, "card").get_attribute("data-loaded") == loaded, f"card {loaded}")
+    wait(
+        browser, lambda b: by_id(b, "card").get_attribute("data-loaded") == loaded, f"card {loaded}"
+    )
 
 
 def choose(browser: Any, select_id: str, value: str) -> None:
@@ -129,8 +147,15 @@ def upload(browser: Any, path: Path) -> Any:
 
 def card_figures_loaded(browser: Any) -> list[int]:
     """naturalWidth of each plot of the card once all are in."""
-    script = "return [...document.querySelectorAll('#card img.plot')].map(i => i.complete ? i.naturalWidth : -1)"
-    wait(browser, lambda b: len(b.execute_script(script)) == 3 and -1 not in b.execute_script(script), "3 plots")
+    script = (
+        "return [...document.querySelectorAll('#card img.plot')]"
+        ".map(i => i.complete ? i.naturalWidth : -1)"
+    )
+    wait(
+        browser,
+        lambda b: len(b.execute_script(script)) == 3 and -1 not in b.execute_script(script),
+        "3 plots",
+    )
     return browser.execute_script(script)
 
 
@@ -155,14 +180,22 @@ def test_without_the_key_the_page_shows_the_401_and_with_it_works(
 
 
 def test_a_test_image_gets_its_label_and_the_chosen_version_answers(
-    browser: Any, page_server: Server, t10k_png: tuple[Path, str], trained_store: Any, tmp_path: Path
+    browser: Any,
+    page_server: Server,
+    t10k_png: tuple[Path, str],
+    trained_store: Any,
+    tmp_path: Path,
 ) -> None:
     open_page(browser, page_server, KEY)
     path, label = t10k_png
     served = upload(browser, path)
     assert served.get_attribute("data-top") == label
     assert served.get_attribute("data-version") == "2"
-    assert len(served.find_elements("css selector", ".bars > li")) == int(by_id(browser, "top-k").get_attribute("value")) == TOP_K
+    assert (
+        len(served.find_elements("css selector", ".bars > li"))
+        == int(by_id(browser, "top-k").get_attribute("value"))
+        == TOP_K
+    )
     assert "fashion v2" in served.text and " ms" in served.text
 
     choose(browser, "version", "1")
@@ -200,7 +233,9 @@ def test_a_sample_is_classified_by_keyboard_and_every_control_is_reachable(
     )
     assert widths == [28] * 10
     for control in CONTROLS:
-        labels = browser.execute_script(f"return document.getElementById('{control}').labels.length")
+        labels = browser.execute_script(
+            f"return document.getElementById('{control}').labels.length"
+        )
         assert control == "use-key" or labels == 1, control
     css(browser, "h1")[0].click()  # Tab now starts from the top of the page
     reached = []
@@ -245,7 +280,8 @@ def test_at_360_px_wide_nothing_scrolls_sideways(
         upload(browser, t10k_png[0])
         card_figures_loaded(browser)
         widths = browser.execute_script(
-            "const e = document.documentElement; return [e.scrollWidth, e.clientWidth, window.innerWidth]"
+            "const e = document.documentElement;"
+            "return [e.scrollWidth, e.clientWidth, window.innerWidth]"
         )
         assert widths[1] == widths[2] == 360
         assert widths[0] <= widths[1], f"the page is {widths[0]} px wide at 360 px"
