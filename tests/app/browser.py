@@ -61,3 +61,27 @@ def set_viewport(driver: Any, width: int, height: int) -> None:
 
 def clear_viewport(driver: Any) -> None:
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def wait(browser: Any, condition: Any, message: str) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, WAIT_S).until(condition, message)
+
+
+def by_id(browser: Any, element_id: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.ID, element_id)
+
+
+def css(browser: Any, selector: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return browser.find_elements(By.CSS_SELECTOR, selector)
+
+
+def choose(browser: Any, select_id: str, value: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_id(browser, select_id)).select_by_value(value)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +14,16 @@ import numpy as np
 import pytest
 from app_helpers import Evaluated, Server, encode, make_settings, run_server
 from browser import (
-    WAIT_S,
+    by_id,
+    choose,
     clear_viewport,
     console,
+    css,
     needs_chromium,
     problems,
     set_viewport,
     start_chromium,
+    wait,
 )
 
 from model_store import ModelStore
@@ -80,24 +84,6 @@ def t10k_png(
     return path, trained_store.metadata.labels[int(evaluated.labels[best])]
 
 
-def wait(browser: Any, condition: Any, message: str) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(browser, WAIT_S).until(condition, message)
-
-
-def by_id(browser: Any, element_id: str) -> Any:
-    from selenium.webdriver.common.by import By
-
-    return browser.find_element(By.ID, element_id)
-
-
-def css(browser: Any, selector: str) -> list[Any]:
-    from selenium.webdriver.common.by import By
-
-    return browser.find_elements(By.CSS_SELECTOR, selector)
-
-
 def open_page(browser: Any, server: Server, key: str | None) -> None:
     """Load the page; with `key`, enter it and wait for the models and the served card."""
     browser.get(server.url + "/")
@@ -127,12 +113,6 @@ def wait_for_card(browser: Any, loaded: str) -> None:
     wait(
         browser, lambda b: by_id(b, "card").get_attribute("data-loaded") == loaded, f"card {loaded}"
     )
-
-
-def choose(browser: Any, select_id: str, value: str) -> None:
-    from selenium.webdriver.support.ui import Select
-
-    Select(by_id(browser, select_id)).select_by_value(value)
 
 
 def upload(browser: Any, path: Path) -> Any:
@@ -252,6 +232,21 @@ def test_a_sample_is_classified_by_keyboard_and_every_control_is_reachable(
     assert problems(console(browser)) == []
 
 
+def test_dropped_and_pasted_images_are_each_classified(
+    browser: Any, page_server: Server, t10k_png: tuple[Path, str]
+) -> None:
+    """Two files dropped on the drop zone and one pasted: the page's own handlers, given the
+    DataTransfer a real drag or paste carries (WebDriver cannot drag files from the desktop)."""
+    open_page(browser, page_server, KEY)
+    path, label = t10k_png
+    browser.execute_async_script(DROP_AND_PASTE, base64.b64encode(path.read_bytes()).decode())
+    wait(browser, lambda b: len(css(b, "#results > li[data-version]")) == 3, "three answers")
+    names = sorted(e.text for e in css(browser, "#results .name"))
+    assert names == ["dropped-0.png", "dropped-1.png", "pasted-0.png"]
+    assert {e.get_attribute("data-top") for e in css(browser, "#results > li")} == {label}
+    assert problems(console(browser)) == []
+
+
 def test_a_bad_file_shows_the_apis_error(browser: Any, page_server: Server, tmp_path: Path) -> None:
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"these are notes, not an image\n")
@@ -289,3 +284,22 @@ def test_at_360_px_wide_nothing_scrolls_sideways(
         assert problems(console(browser)) == []
     finally:
         clear_viewport(browser)
+
+
+DROP_AND_PASTE = """
+const [png, done] = arguments;
+const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+const files = (prefix, n) => {
+  const data = new DataTransfer();
+  for (let i = 0; i < n; i++) {
+    data.items.add(new File([bytes], `${prefix}-${i}.png`, {type: "image/png"}));
+  }
+  return data;
+};
+const drag = (type, data) => new DragEvent(type, {dataTransfer: data, bubbles: true});
+const drop = document.getElementById("drop");
+drop.dispatchEvent(drag("dragover", files("x", 0)));
+drop.dispatchEvent(drag("drop", files("dropped", 2)));
+document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: files("pasted", 1)}));
+done();
+"""
