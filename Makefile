@@ -14,11 +14,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP) system-deps
 
 # Debian packages the tests and the default data set need (skipped when present or not root);
-# hey drives the pinned-version throughput test.
+# hey drives the pinned-version throughput test, chromium and its driver the page's tests.
 system-deps:
-	@test -d /usr/share/datasets/fashion-mnist && command -v prometheus >/dev/null && command -v hey >/dev/null || \
-		{ [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q dataset-fashion-mnist prometheus hey; } || \
-		echo "note: install the Debian packages dataset-fashion-mnist, prometheus and hey (needs root)"
+	@test -d /usr/share/datasets/fashion-mnist && command -v prometheus >/dev/null && command -v hey >/dev/null && \
+		command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -q && \
+			apt-get install -y -q dataset-fashion-mnist prometheus hey chromium chromium-driver; } || \
+		echo "note: install the Debian packages dataset-fashion-mnist, prometheus, hey, chromium and chromium-driver (needs root)"
 
 test: $(STAMP) system-deps
 	$(PYTHON) -m pytest

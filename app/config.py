@@ -15,6 +15,7 @@ from app.settings.batching import BatchingSettings
 from app.settings.http import HttpSettings, ListenSettings
 from app.settings.images import ImageSettings
 from app.settings.models import ModelStoreSettings
+from app.settings.page import PageSettings
 from app.settings.runtime import RUNTIME_SETTINGS, Runtime, RuntimeSettings
 
 __all__ = ["RUNTIME_SETTINGS", "Runtime", "Settings", "get_settings"]
@@ -24,8 +25,9 @@ _DEFAULT_BUFFERED_BODY_BYTES = 256 * 1024 * 1024
 
 # pydantic orders fields from the last base to the first, so the groups are listed in reverse:
 # the fields (and so dumps and validation errors) keep the order listen, models,
-# batching, HTTP, images, runtime, auth.
+# batching, HTTP, images, runtime, auth, page.
 class Settings(
+    PageSettings,
     AuthLoggingSettings,
     RuntimeSettings,
     ImageSettings,
@@ -49,6 +51,7 @@ class Settings(
         "intra_op_threads",
         "inter_op_threads",
         "workers",
+        "fashion_mnist_dir",
         mode="before",
     )
     @classmethod

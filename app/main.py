@@ -21,13 +21,14 @@ from app.api.oip import errors as oip_errors
 from app.api.oip import routes as oip
 from app.api.openapi import settings_openapi
 from app.api.request_context import RequestContextMiddleware
-from app.api.routes import classify, docs, health, limits, models
+from app.api.routes import classify, docs, evaluation, health, limits, models, page
 from app.api.tfserving import routes as tfserving
 from app.config import Settings, get_settings
 from app.core.decode_budget import DecodeBudget
 from app.core.inference import Core
 from app.core.models import ServedModels
 from app.metrics import Metrics
+from app.samples import SampleImages
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.models = served
     app.state.core = Core(settings, metrics, served, executor, decode_budget)
+    app.state.samples = SampleImages(settings.fashion_mnist_dir)
     app.state.admission = admission
     install_error_handlers(app, {"/v2": oip_errors.STYLE})
     # Added first, so it runs inside RequestContextMiddleware (request id, metrics, log).
@@ -134,9 +136,12 @@ def create_app(
     # `/v1/models/{model}`, whose `{model}` would match `fashion:predict` too.
     app.include_router(tfserving.router)
     app.include_router(models.router)
+    app.include_router(evaluation.router)
     app.include_router(oip.router)
     app.include_router(health.router)
     app.include_router(limits.router)
     app.include_router(docs.router)
+    # The page: public (outside the API-key dependency, which only FastAPI routes carry).
+    app.router.routes.extend(page.routes)
     app.openapi = settings_openapi(app, settings)  # type: ignore[method-assign]
     return app

@@ -43,3 +43,9 @@ class PublishError(ModelStoreError):
     """Publishing failed; the store was left as it was before the attempt."""
 
     code = "publish_failed"
+
+
+class EvaluationNotFound(ModelStoreError):
+    """The version has no readable evaluation report, or does not list the file asked for."""
+
+    code = "evaluation_not_found"

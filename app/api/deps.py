@@ -19,6 +19,7 @@ from app.config import Settings
 from app.core.inference import Core
 from app.core.models import ServedModels
 from app.metrics import Metrics
+from app.samples import SampleImages
 
 
 def settings_of(app: Starlette) -> Settings:
@@ -39,6 +40,11 @@ def models_of(app: Starlette) -> ServedModels:
 def core_of(app: Starlette) -> Core:
     """The serving core `app` (made by `create_app`) answers with."""
     return app.state.core
+
+
+def samples_of(app: Starlette) -> SampleImages:
+    """The sample images the page at `/` offers."""
+    return app.state.samples
 
 
 async def get_app_settings(request: Request) -> Settings:

@@ -80,6 +80,10 @@ class VersionDetail(BaseModel):
     preprocessing: dict[str, Any]
     test_metrics: dict[str, Any]
     training: dict[str, Any]
+    dataset: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the data set it was trained and tested on: name, fingerprint, split sizes",
+    )
     runtime: str | None = Field(
         default=None,
         description="what runs this version here: onnxruntime or tensorflow (None unless loaded)",

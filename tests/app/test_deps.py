@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from app.api.auth import require_api_key
-from app.api.routes import classify, docs, health, models
+from app.api.routes import classify, docs, evaluation, health, models
 from app.api.routes.params import reject_encoded_slash
 from app.config import Settings
 from app.main import create_app
@@ -32,7 +32,7 @@ def _calls(dependant: Dependant) -> list[object]:
 
 async def test_every_dependency_runs_on_the_event_loop() -> None:
     """A plain `def` dependency is run on FastAPI's thread pool: one thread hop per request."""
-    routes = [r for m in (classify, docs, health, models) for r in m.router.routes]
+    routes = [r for m in (classify, docs, evaluation, health, models) for r in m.router.routes]
     dependants = [r.dependant for r in routes if isinstance(r, APIRoute)]
     dependants.append(get_dependant(path="/", call=require_api_key))
     calls = [require_api_key, *(call for d in dependants for call in _calls(d))]

@@ -165,6 +165,10 @@ def test_python_m_app_classifies_with_onnxruntime_without_tensorflow(
         ready = httpx.get(f"{url}/readyz").json()
         results = _classify(url, evaluated.images[:IMAGES])
         (model,) = httpx.get(f"{url}/v1/models").json()["models"]
+        # The page ships as package data: `pip install .` carries its files.
+        page = [httpx.get(f"{url}{path}") for path in ("/", "/static/page.js", "/static/page.css")]
+    assert [response.status_code for response in page] == [200, 200, 200]
+    assert '<script type="module" src="/static/page.js">' in page[0].text
     assert (ready["version"], ready["fallback"]) == (trained_store.version, False)
     assert model["runtime"] == "onnxruntime"
     top1 = [result["predictions"][0]["label"] for result in results]

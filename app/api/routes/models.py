@@ -56,6 +56,7 @@ def _detail(models: ServedModels, name: str, version: int) -> VersionDetail:
         preprocessing=metadata.preprocessing.model_dump(),
         test_metrics=metadata.metrics.test.model_dump(exclude={"per_class"}),
         training=metadata.training.model_dump(),
+        dataset=metadata.dataset.model_dump(include={"name", "fingerprint", "splits"}),
         runtime=manager.runtime_of(version) if manager is not None else None,
         **status_body(manager, name, [version]),
     )
