@@ -91,15 +91,17 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         served.start()  # loads and warms in the background; /readyz turns 200 when done
+        stop_waiting = listen_when_ready or (lambda: False)
+        became_ready = asyncio.ensure_future(_count_once_ready(served, metrics, stop_waiting))
         if listen_when_ready is not None:
-            while not served.ready and not listen_when_ready():
-                await asyncio.sleep(_READY_POLL_S)
+            await became_ready
         names = settings.served_models
         what = ", ".join(names) if names is not None else "every model in the store"
         logger.info("serving %s from %s", what, settings.model_store)
         try:
             yield
         finally:
+            became_ready.cancel()
             await served.stop()
             executor.shutdown(wait=False, cancel_futures=True)
             logger.info("stopped")
@@ -145,3 +147,15 @@ def create_app(
     app.router.routes.extend(page.routes)
     app.openapi = settings_openapi(app, settings)  # type: ignore[method-assign]
     return app
+
+
+async def _count_once_ready(
+    served: ServedModels, metrics: Metrics, stop_waiting: Callable[[], bool]
+) -> None:
+    """Wait until every model is ready the first time (or `stop_waiting()`), then count this
+    process in `tagger_workers_ready`."""
+    while not served.ready:
+        if stop_waiting():
+            return
+        await asyncio.sleep(_READY_POLL_S)
+    metrics.workers_ready.set(1)

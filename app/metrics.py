@@ -142,6 +142,12 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.workers_ready = Gauge(
+            "tagger_workers_ready",
+            "Server processes (TAGGER_WORKERS) that are up and have had every model ready.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.http_refusals = Counter(
             "tagger_http_refusals_total",
             "Connections the HTTP layer answered or closed itself, by reason "

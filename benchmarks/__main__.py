@@ -1,14 +1,15 @@
 """`python -m benchmarks [--quick] [--soak] [--no-hostile | --hostile-only | --protocols-only |
---runtimes-only | --fairness-only] [--out DIR] ...`.
+--runtimes-only | --workers-only | --fairness-only] [--out DIR] ...`.
 
 Runs, in order: the raw model in process in TensorFlow and ONNX Runtime side by side, and
 preprocessing; `python -m app` under a concurrency sweep (1 and 8 images per request); the same
 with TAGGER_MAX_BATCH_SIZE=1; overload at 4x the sustainable rate against a small queue (driven
 by `hey` when it is on PATH, else by the httpx generator); with --soak, 5 minutes at 64 clients;
 one image per request in each protocol (needs `hey`); the service under each runtime at 1 and 64
-clients (needs `hey`) and a verdict on each of issue 12's targets; the hostile-client scenarios
-(1,000 slow connections, the worst accepted image, SIGTERM under load; about 3 minutes, needs
-`hey`). Writes `<out>/<date>-<host>[-quick][-hostile|-protocols|-runtimes].{json,md,png}`.
+clients (needs `hey`) and a verdict on each of issue 12's targets; the service with 1 and N
+worker processes against a bare FastAPI endpoint with 1 and N (needs `hey`); the hostile-client
+scenarios (1,000 slow connections, the worst accepted image, SIGTERM under load; about 3
+minutes, needs `hey`). Writes `<out>/<date>-<host>[-quick][-<part>].{json,md,png}`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import fairness, hostile, protocols, report, runtimes, scenarios
+from benchmarks import fairness, hostile, protocols, report, runtimes, scenarios, workers
 from benchmarks.load import hey_available
 from benchmarks.raw import run_raw, sample_images
 from benchmarks.service import Service
@@ -66,6 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fairness-only", action="store_true", help="only the two-models-one-flooded scenario"
     )
     which.add_argument(
+        "--workers-only",
+        action="store_true",
+        help="only the service with 1 and N worker processes against the bare-endpoint ceiling",
+    )
+    which.add_argument(
         "--runtimes-only",
         action="store_true",
         help="only TensorFlow vs ONNX Runtime: raw model, and the service at 1 and 64 clients",
@@ -90,7 +96,7 @@ def ensure_model(store_root: Path, name: str) -> ModelStore:
 
 
 # The parts a `--<part>-only` flag runs alone.
-ONLY_PARTS = ("protocols", "runtimes", "fairness", "hostile")
+ONLY_PARTS = ("protocols", "runtimes", "workers", "fairness", "hostile")
 
 
 def run_fairness(
@@ -149,6 +155,20 @@ def run_runtimes(
             )
         section["service"] = runtimes.service_rows(section["service_samples"])
     section["verdicts"] = runtimes.verdicts(section["raw"], section.get("service", []))
+    for verdict in section["verdicts"]:
+        logger.info("%s: %s (%s)", verdict["target"], "met" if verdict["met"] else "NOT met",
+                    verdict["measured"])  # fmt: skip
+    return section
+
+
+def run_workers(store_root: Path, name: str, args: argparse.Namespace, scratch: Path) -> Any:
+    if not hey_available():
+        logger.warning("hey not on PATH: skipping the workers scenario (make bench-deps)")
+        return {"skipped": "hey (the load generator) is not on PATH"}
+    seconds, rounds = (4.0, 2) if args.quick else (8.0, 3)
+    section = workers.run(
+        store_root, name, sample_images()[SERVICE_IMAGE], scratch, seconds=seconds, rounds=rounds
+    )
     for verdict in section["verdicts"]:
         logger.info("%s: %s (%s)", verdict["target"], "met" if verdict["met"] else "NOT met",
                     verdict["measured"])  # fmt: skip
@@ -250,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         with tempfile.TemporaryDirectory(prefix="tagger-bench-runtimes-") as scratch:
             results["runtimes"] = run_runtimes(store, args.model, raw, args, Path(scratch))
+    if "workers" in parts:
+        with tempfile.TemporaryDirectory(prefix="tagger-bench-workers-") as scratch:
+            results["workers"] = run_workers(store_root, args.model, args, Path(scratch))
     if "fairness" in parts:
         with tempfile.TemporaryDirectory(prefix="tagger-bench-fairness-") as scratch:
             results["fairness"] = run_fairness(store_root, args.model, args, Path(scratch))

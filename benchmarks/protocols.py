@@ -17,6 +17,7 @@ import statistics
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -102,8 +103,17 @@ def requests(model: str, image: bytes, pixels: np.ndarray) -> list[Request]:
     ]
 
 
+class Measured(Protocol):
+    """A server `hey_with_cpu` can drive and charge CPU time to."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def cpu_seconds(self) -> float: ...
+
+
 def hey_with_cpu(
-    service: Service, request: Request, clients: int, seconds: float, scratch: Path
+    service: Measured, request: Request, clients: int, seconds: float, scratch: Path
 ) -> dict[str, float]:
     """One closed-loop hey run: its report, and the server's CPU ms per answered request."""
     body = scratch / f"protocol-{abs(hash(request.name))}.bin"

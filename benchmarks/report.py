@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fairness, protocols, runtimes, stats
+from benchmarks import fairness, protocols, runtimes, stats, workers
 from benchmarks.report_hostile import hostile_lines
 from benchmarks.tables import fmt as _fmt
 from benchmarks.tables import table as _table
@@ -119,6 +119,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     lines += protocols.lines(results.get("protocols", []))
     lines += fairness.lines(results.get("fairness", {}))
     lines += runtimes.lines(results.get("runtimes", {}), with_raw="raw" not in results)
+    lines += workers.lines(results.get("workers", {}))
     if hostile := results.get("hostile"):
         lines += hostile_lines(hostile)
     return "\n".join(lines)
@@ -133,6 +134,8 @@ def _generators(results: Mapping[str, Any]) -> list[str]:
         parts.append("protocols: hey")
     if "runtimes" in results:
         parts.append("runtimes: hey")
+    if "workers" in results:
+        parts.append("workers: hey")
     if "fairness" in results:
         parts.append("two models: hey")
     if "hostile" in results:

@@ -145,10 +145,16 @@ class Service:
         return self._proc_status_bytes("VmHWM")
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the service has used (/proc/<pid>/stat, Linux)."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; utime, stime are 14, 15
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the service has used, its live worker processes included."""
+        return sum(process_cpu_seconds(pid) for pid in (self.pid, *child_pids(self.pid)))
+
+    def wait_for_workers(self, count: int, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Until `tagger_workers_ready` says `count` workers are serving."""
+        deadline = time.monotonic() + timeout_s
+        while stats.metric_total(self.metrics(), "tagger_workers_ready") < count:
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{count} workers not ready within {timeout_s:.0f} s")
+            time.sleep(0.25)
 
     def _proc_status_bytes(self, field: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -162,3 +168,21 @@ class Service:
             path: httpx.get(f"{self.base_url}{path}", timeout=5).status_code
             for path in ("/healthz", "/readyz", f"/v1/models/{self.model}")
         }
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live child processes of `pid` (Linux)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (/proc/<pid>/stat, Linux); 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; utime, stime are 14, 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -66,11 +66,11 @@ def supervised(
             process.wait()
 
 
-def _ready_workers(handle: Supervised) -> int:
-    """Worker starts whose uvicorn has finished starting (a worker that listens only when
-    ready finishes then), replacements included."""
-    done = "Application startup complete."
-    return sum(1 for e in handle.lines() if e.get("message") == done)
+def _ready_workers(handle: Supervised) -> float:
+    """`tagger_workers_ready`: live workers that have had their models ready."""
+    text = httpx.get(f"{handle.url}/metrics", timeout=10).text
+    found = re.search(r"^tagger_workers_ready (\S+)$", text, flags=re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 def _wait_for(condition: Any, what: str, timeout_s: float = 120.0) -> None:
@@ -158,6 +158,7 @@ def test_a_worker_that_dies_is_replaced_and_the_service_keeps_answering(
         "the supervisor to log the death",
     )
     _wait_for(lambda: len(supervised.worker_pids() - {victim}) == WORKERS, "a replacement")
+    _wait_for(lambda: _ready_workers(supervised) == WORKERS, "the replacement to be ready")
     payload = encode(evaluated.images[2])
     answers = _classify_each_on_a_new_connection(supervised.url, payload, REQUESTS)
     assert {a.status_code for a in answers} == {200}
@@ -168,7 +169,6 @@ def test_sigterm_drains_both_workers_under_keep_alive_load(
 ) -> None:
     """As for one process (test_main_process): each request is answered or its connection
     refused, never reset, and every 200 a client saw is in some worker's access log."""
-    _wait_for(lambda: _ready_workers(supervised) >= WORKERS + 1, "the replacement to be ready")
     mark = len(supervised.lines())
     payload = encode(evaluated.images[0])
     statuses, failures = asyncio.run(

@@ -1,0 +1,202 @@
+"""Where a request's CPU time goes: `python -m benchmarks.stages [--app-dir DIR] [--workers N]`.
+
+Runs `python -m app` (from `--app-dir`, e.g. an older checkout, to compare before and after) on
+the store's model, drives it with `hey` (64 clients, one 28x28 PNG per multipart request),
+samples every thread of the server with py-spy meanwhile, and sorts each sampled stack into the
+stage it belongs to (HTTP parsing, routing and middleware, dependencies, multipart, decoding,
+batch hand-off, model, response, event loop). A stage's cost is its share of the busy samples
+times the server's CPU ms per request over the same window (from /proc). Threads waiting for
+work are not counted. Prints a Markdown table; needs `hey` and `py-spy` (the dev extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import httpx
+
+from benchmarks import protocols
+from benchmarks.raw import sample_images
+from benchmarks.service import child_pids, free_port, process_cpu_seconds
+from benchmarks.tables import fmt, table
+from model_store import default_store_root
+
+# (stage, functions that put a sample in it: a qualified name, or a class prefix ending in
+# "."); the first stage with such a frame in the stack wins.
+STAGES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("model", frozenset({"Session.run", "LoadedModel.predict", "Batcher._predict_all"})),
+    ("decode + preprocess", frozenset({"decode_all", "preprocess_bytes", "preprocess_image"})),
+    ("multipart", frozenset({"read_uploads"})),
+    ("response", frozenset({"_response", "Response.__call__", "RequestResponseCycle.send"})),
+    (
+        "batch hand-off",
+        frozenset(
+            {
+                "Batcher.",
+                "BaseEventLoop.run_in_executor",
+                "_WorkItem.run",
+                "BaseEventLoop.call_soon_threadsafe",
+            }
+        ),
+    ),
+    ("dependencies", frozenset({"solve_dependencies"})),
+    ("routing + middleware", frozenset({"RequestResponseCycle.run_asgi"})),
+    ("HTTP parsing", frozenset({"HttpToolsProtocol.", "TaggerHttpProtocol."})),
+)
+OTHER = "event loop + other"
+# A thread-pool thread blocked on its queue is sampled as busy by py-spy; it is not work.
+_IDLE = frozenset({"_worker", "Condition.wait", "Queue.get", "Event.wait"})
+
+
+def _function(frame: str) -> str:
+    """py-spy's "name (file:line)" -> name."""
+    return frame.split(" (", 1)[0]
+
+
+def _matches(name: str, markers: frozenset[str]) -> bool:
+    return name in markers or any(m.endswith(".") and name.startswith(m) for m in markers)
+
+
+def stage_of(frames: Sequence[str]) -> str | None:
+    """The stage a stack (root first) belongs to; None for an idle thread."""
+    names = [_function(frame) for frame in frames]
+    if names and names[-1] in _IDLE:
+        return None
+    for stage, markers in STAGES:
+        if any(_matches(name, markers) for name in names):
+            return stage
+    return OTHER
+
+
+def stage_shares(raw_lines: Iterable[str]) -> dict[str, float]:
+    """py-spy `--format raw` lines ("frame;frame;... count") -> each stage's share of busy
+    samples (summing to 1)."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in raw_lines:
+        line = line.rstrip()
+        if not line:
+            continue
+        stack, _, count = line.rpartition(" ")
+        stage = stage_of(stack.split(";"))
+        if stage is not None:
+            counts[stage] += int(count)
+    total = sum(counts.values())
+    return {stage: n / total for stage, n in counts.items()} if total else {}
+
+
+def measure(app_dir: Path, store: Path, model: str, workers: int, seconds: float) -> dict:
+    """Serve from `app_dir`, load it with hey while py-spy samples; shares and CPU ms/request."""
+    port = free_port()
+    env = {**os.environ, "TAGGER_HOST": "127.0.0.1", "TAGGER_PORT": str(port),
+           "TAGGER_MODEL_STORE": str(store), "TAGGER_MODEL_NAME": model,
+           "TAGGER_WORKERS": str(workers), "TAGGER_LOG_LEVEL": "WARNING",
+           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(app_dir)}  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=app_dir, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, server)
+        time.sleep(2.0 if workers > 1 else 0.0)  # the other workers listen once ready
+        request = protocols.upload_request(model, sample_images()["png 28x28"])
+        with tempfile.TemporaryDirectory(prefix="tagger-stages-") as scratch:
+            body = Path(scratch) / "body.bin"
+            body.write_bytes(request.body)
+            hey = ["hey", "-c", "64", "-m", "POST", "-T", request.content_type, "-D", str(body)]
+            url = base + request.path
+            subprocess.run([*hey, "-z", "2s", url], capture_output=True, check=True)  # warm-up
+            pids = [server.pid, *child_pids(server.pid)] if workers > 1 else [server.pid]
+            pids = [p for p in pids if p != server.pid] or pids  # workers, not the supervisor
+            load = subprocess.Popen([*hey, "-z", f"{seconds + 2:g}s", url], stdout=subprocess.PIPE,
+                                    text=True)  # fmt: skip
+            time.sleep(1.0)
+            cpu_before = sum(process_cpu_seconds(p) for p in pids)
+            answered_before = _answered(base)
+            spies = [
+                subprocess.Popen(["py-spy", "record", "-p", str(p), "-d", f"{seconds:g}", "-r",
+                                  "200", "--format", "raw", "-o", f"{scratch}/spy-{p}.txt"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for p in pids
+            ]  # fmt: skip
+            for spy in spies:
+                spy.wait()
+            cpu_ms = 1000 * (sum(process_cpu_seconds(p) for p in pids) - cpu_before)
+            answered = _answered(base) - answered_before
+            load.communicate()
+            lines: list[str] = []
+            for p in pids:
+                lines += Path(f"{scratch}/spy-{p}.txt").read_text().splitlines()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return {"shares": stage_shares(lines), "cpu_ms_per_request": cpu_ms / max(1.0, answered),
+            "requests": answered}  # fmt: skip
+
+
+def _answered(base: str) -> float:
+    from benchmarks import stats
+
+    snapshot = stats.parse_metrics(httpx.get(f"{base}/metrics", timeout=10).text)
+    return stats.metric_total(snapshot, "tagger_requests_total", status="200")
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"python -m app exited {server.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError("the service did not become ready")
+
+
+def lines(results: dict[str, dict]) -> list[str]:
+    """One column per measured tree: each stage's CPU ms per request, and the total."""
+    names = list(results)
+    stages = [stage for stage, _ in STAGES] + [OTHER]
+    rows = [
+        (stage, *(fmt(r["shares"].get(stage, 0.0) * r["cpu_ms_per_request"], 3)
+                  for r in results.values()))
+        for stage in stages
+    ]  # fmt: skip
+    rows.append(
+        ("total CPU ms/request", *(fmt(r["cpu_ms_per_request"], 3) for r in results.values()))
+    )
+    return table(["stage", *names], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stages", description=__doc__)
+    parser.add_argument(
+        "--app-dir",
+        type=Path,
+        action="append",
+        default=None,
+        help="a checkout to serve from (repeat to compare; default: this one)",
+    )
+    parser.add_argument("--store", type=Path, default=None, help="default: $TAGGER_MODEL_STORE")
+    parser.add_argument("--model", default=os.environ.get("TAGGER_MODEL_NAME", "fashion"))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args(argv)
+    store = (args.store or default_store_root()).resolve()
+    dirs = args.app_dir or [Path.cwd()]
+    results = {
+        str(d): measure(d.resolve(), store, args.model, args.workers, args.seconds) for d in dirs
+    }
+    print("\n".join(lines(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
