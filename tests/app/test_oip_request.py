@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from oip_helpers import PIXELS, json_request, parse, triton_body, triton_input
+from oip_helpers import PIXELS, json_request, parse, refused, triton_body, triton_input
 
 from app.api.oip.request import parse_header_length
 from app.core.errors import InvalidInput
@@ -178,3 +178,54 @@ def test_the_header_length_header_is_a_byte_count() -> None:
         with pytest.raises(InvalidInput) as caught:
             parse_header_length(bad)
         assert caught.value.code == "invalid_header_length"
+
+
+# --- integers as JSON Schema counts them; refusal order (found by Schemathesis) ------------------
+
+
+def test_integral_floats_are_integers_in_shapes_counts_and_uint8_data() -> None:
+    """JSON Schema's `integer` holds 3.0: a schema-valid request is not refused for it."""
+    body = json_request(
+        {
+            "name": "pixels",
+            "datatype": "UINT8",
+            "shape": [1.0, 2, 2.0, 1],
+            "data": [0, 1.0, 2, 255.0],
+        },
+        outputs=[{"name": "probabilities", "parameters": {"classification": 3.0}}],
+    )
+    request = parse(body)
+    (tensor,) = request.inputs
+    assert tensor.shape == (1, 2, 2, 1) and all(type(d) is int for d in tensor.shape)
+    np.testing.assert_array_equal(tensor.data.ravel(), [0, 1, 2, 255])
+    assert request.outputs[0].classification == 3
+
+
+@pytest.mark.parametrize("value", [2.5, True, "3"])
+def test_a_classification_that_is_not_an_integer_is_refused(value: object) -> None:
+    body = json_request(
+        {"name": "pixels", "datatype": "UINT8", "shape": [1], "data": [0]},
+        outputs=[{"name": "probabilities", "parameters": {"classification": value}}],
+    )
+    assert refused(body).code == "invalid_parameter"
+
+
+def test_a_malformed_output_is_refused_before_an_oversized_input_is_sized() -> None:
+    body = json_request(
+        {"name": "pixels", "datatype": "BYTES", "shape": [53463, 210], "data": []},
+        outputs=[{"parameters": {}}],
+    )
+    error = refused(body)
+    assert error.code == "malformed_request" and "'name'" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("name", "datatype", "code"),
+    [("__not_in_enum__", "UINT8", "unknown_input"), ("pixels", "FP32", "invalid_datatype")],
+)
+def test_an_input_the_model_lacks_is_refused_before_its_shape_is_sized(
+    name: str, datatype: str, code: str
+) -> None:
+    body = json_request({"name": name, "datatype": datatype, "shape": [53463, 210], "data": []})
+    assert refused(body, expected={"pixels": ("UINT8", "BYTES")}).code == code
+    assert refused(body).code == "too_many_elements"  # the generic parse sizes it first

@@ -82,15 +82,16 @@ def parse_shape(value: Any, label: str) -> tuple[int, ...]:
             f"{label}: 'shape' has {len(value)} dimensions; at most {MAX_RANK} are supported",
             "invalid_shape",
         )
-    for dim in value:
-        if not is_int(dim) or dim < 0 or dim > _MAX_DIM:
-            shown = repr(dim)[:40]
+    dims = [as_int(dim) for dim in value]
+    for raw, dim in zip(value, dims, strict=True):
+        if dim is None or dim < 0 or dim > _MAX_DIM:
+            shown = repr(raw)[:40]
             raise InvalidInput(
                 f"{label}: every dimension of 'shape' must be an integer from 0 to {_MAX_DIM}, "
                 f"got {shown}",
                 "invalid_shape",
             )
-    return tuple(value)
+    return tuple(dim for dim in dims if dim is not None)
 
 
 def element_count(shape: tuple[int, ...], label: str, max_elements: int) -> int:
@@ -126,3 +127,13 @@ def shown_shape(shape: Sequence[int]) -> str:
 
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_int(value: Any) -> int | None:
+    """An integer as JSON Schema counts them (`3` and `3.0`; not `true`, not `3.5`), as an
+    int; None for anything else."""
+    if is_int(value):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None

@@ -18,13 +18,14 @@ whose message names the tensor or field and what was expected.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from app.api.json_body import JsonBodyError, JsonLimits, parse_json_body
-from app.api.oip.datatypes import element_count, is_int, parse_datatype, parse_shape
+from app.api.oip.datatypes import as_int, element_count, parse_datatype, parse_shape
 from app.api.oip.tensor_data import binary_tensor, json_tensor
 from app.core.errors import InputProblem, InvalidInput
 
@@ -123,11 +124,14 @@ def parse_infer_request(
     max_elements: int,
     max_json_values: int,
     max_json_depth: int,
+    expected: Mapping[str, Collection[str]] | None = None,
 ) -> InferRequest:
     """Parse an inference request body; `json_length` is the Inference-Header-Content-Length
     (None: the whole body is the JSON header). At most `max_elements` tensor elements in all
     inputs together (413 past it); the JSON header is bounded by `max_json_values` and
-    `max_json_depth` while it is scanned, before any value is built."""
+    `max_json_depth` while it is scanned, before any value is built. `expected` (input name ->
+    datatypes the model takes) refuses any other input or datatype before its shape is sized.
+    """
     if json_length is None:
         header, binary = body, memoryview(b"")
     else:
@@ -153,19 +157,7 @@ def parse_infer_request(
             "parameter 'binary_data_output' must be true or false", "invalid_parameter"
         )
 
-    raw_inputs = document.get("inputs")
-    if not isinstance(raw_inputs, list) or not raw_inputs:
-        raise InvalidInput("'inputs' must be a non-empty array of tensors", "malformed_request")
-    reader = _BinaryReader(binary, json_length is not None)
-    budget = _ElementBudget(max_elements)
-    inputs: list[InputTensor] = []
-    for position, raw in enumerate(raw_inputs):
-        tensor = _parse_input(raw, position, reader, budget)
-        if any(other.name == tensor.name for other in inputs):
-            raise InvalidInput(f"input '{tensor.name}' is given twice", "duplicate_tensor_name")
-        inputs.append(tensor)
-    reader.finish()
-
+    # The outputs first: a malformed request is refused as such before its tensors are sized.
     raw_outputs = document.get("outputs", [])
     if not isinstance(raw_outputs, list):
         raise InvalidInput("'outputs' must be an array", "malformed_request")
@@ -177,6 +169,19 @@ def parse_infer_request(
                 f"output '{output.name}' is requested twice", "duplicate_tensor_name"
             )
         outputs.append(output)
+
+    raw_inputs = document.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise InvalidInput("'inputs' must be a non-empty array of tensors", "malformed_request")
+    reader = _BinaryReader(binary, json_length is not None)
+    budget = _ElementBudget(max_elements)
+    inputs: list[InputTensor] = []
+    for position, raw in enumerate(raw_inputs):
+        tensor = _parse_input(raw, position, reader, budget, expected)
+        if any(other.name == tensor.name for other in inputs):
+            raise InvalidInput(f"input '{tensor.name}' is given twice", "duplicate_tensor_name")
+        inputs.append(tensor)
+    reader.finish()
     return InferRequest(request_id, parameters, inputs, outputs, binary_data_output)
 
 
@@ -251,7 +256,11 @@ class _BinaryReader:
 
 
 def _parse_input(
-    raw: Any, position: int, reader: _BinaryReader, budget: _ElementBudget
+    raw: Any,
+    position: int,
+    reader: _BinaryReader,
+    budget: _ElementBudget,
+    expected: Mapping[str, Collection[str]] | None,
 ) -> InputTensor:
     if not isinstance(raw, dict):
         raise InvalidInput(f"inputs[{position}] must be an object", "malformed_request")
@@ -260,6 +269,8 @@ def _parse_input(
         raise InvalidInput(f"inputs[{position}]: 'name' must be a string", "malformed_request")
     label = f"input '{name}'"
     datatype = parse_datatype(raw.get("datatype"), label)
+    if expected is not None:
+        check_expected(name, datatype.name, expected)
     shape = parse_shape(raw.get("shape"), label)
     count = element_count(shape, label, budget.max_elements)
     budget.take(name, count)
@@ -280,10 +291,11 @@ def _parse_input(
             "ambiguous_input_data" if has_data else "missing_input_data",
         )
     if has_binary:
-        size = parameters["binary_data_size"]
-        if not is_int(size) or size < 0:
+        size = as_int(parameters["binary_data_size"])
+        if size is None or size < 0:
             raise InvalidInput(
-                f"{label}: binary_data_size must be a byte count, got {size!r}",
+                f"{label}: binary_data_size must be a byte count, "
+                f"got {repr(parameters['binary_data_size'])[:40]}",
                 "invalid_parameter",
             )
         data = binary_tensor(reader.take(name, size), datatype, shape, count, label)
@@ -309,10 +321,25 @@ def _parse_output(raw: Any, position: int) -> RequestedOutput:
     binary = parameters.get("binary_data")
     if binary is not None and not isinstance(binary, bool):
         raise InvalidInput(f"{label}: binary_data must be true or false", "invalid_parameter")
-    classification = parameters.get("classification", 0)
-    if not is_int(classification) or classification < 0:
+    given = parameters.get("classification", 0)
+    classification = as_int(given)
+    if classification is None or classification < 0:
         raise InvalidInput(
-            f"{label}: classification must be a count of classes, got {repr(classification)[:40]}",
+            f"{label}: classification must be a count of classes, got {repr(given)[:40]}",
             "invalid_parameter",
         )
     return RequestedOutput(name, binary, classification or None, parameters)
+
+
+def check_expected(name: str, datatype: str, expected: Mapping[str, Collection[str]]) -> None:
+    """Refuse an input the model does not have (`unknown_input`) or a datatype it does not
+    take (`invalid_datatype`)."""
+    if name not in expected:
+        wanted = "; ".join(f"{known!r} ({' or '.join(types)})" for known, types in expected.items())
+        count = "one input" if len(expected) == 1 else "inputs"
+        raise InvalidInput(f"expected {count} {wanted}, got {name[:40]!r}", "unknown_input")
+    if datatype not in expected[name]:
+        allowed = " or ".join(expected[name])
+        raise InvalidInput(
+            f"input {name!r}: expected datatype {allowed}, got {datatype}", "invalid_datatype"
+        )

@@ -272,11 +272,16 @@ async def _parse(request: Request, core: Core, servable: Servable) -> InferReque
             max_elements=settings.max_images_per_request * pixels_per_image,
             max_json_values=settings.max_json_values,
             max_json_depth=settings.max_json_depth,
+            expected=_EXPECTED_INPUTS,
         )
 
     if len(body) <= INLINE_JSON_MAX_BYTES:
         return parse()
     return await asyncio.to_thread(parse)
+
+
+# The one input every version takes: UINT8 pixels or BYTES encoded images.
+_EXPECTED_INPUTS = {INPUT_NAME: ("UINT8", "BYTES")}
 
 
 def _the_input(parsed: InferRequest) -> InputTensor:

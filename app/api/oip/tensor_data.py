@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from app.api.oip.datatypes import BYTES_LENGTH, Datatype, is_int, shown_shape
+from app.api.oip.datatypes import BYTES_LENGTH, Datatype, as_int, is_int, shown_shape
 from app.core.errors import InvalidInput
 
 
@@ -111,10 +111,12 @@ def _numeric(leaves: list[Any], datatype: Datatype, label: str) -> np.ndarray:
         return np.array(leaves, dtype=dtype)
     if dtype.kind in "iu":
         if not all(is_int(leaf) for leaf in leaves):
-            raise InvalidInput(
-                f"{label}: every {datatype.name} element must be an integer",
-                "invalid_value",
-            )
+            leaves = [as_int(leaf) for leaf in leaves]  # 3.0 is an integer too
+            if any(leaf is None for leaf in leaves):
+                raise InvalidInput(
+                    f"{label}: every {datatype.name} element must be an integer",
+                    "invalid_value",
+                )
         if leaves:
             info = np.iinfo(dtype)
             low, high = min(leaves), max(leaves)
