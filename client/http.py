@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import urllib.request
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from client.protocol import (
     unavailable_after,
 )
 from client.results import ImageResult
+from client.transport import StreamTransport
 
 T = TypeVar("T")
 DEFAULT_MODEL = "fashion"
@@ -63,10 +65,11 @@ class AsyncTaggerClient:
             timeout=timeout,
             headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            transport=transport,
+            transport=transport or _lean_transport(self.url),
         )
         self._in_flight = AdaptiveLimit(concurrency)
         self._limits: Limits | None = None
+        self._urls: dict[tuple[str, int], httpx.URL] = {}
 
     async def __aenter__(self) -> AsyncTaggerClient:
         return self
@@ -132,7 +135,10 @@ class AsyncTaggerClient:
                 for (index, _), answer in zip(items, answers, strict=True):
                     results[index] = answer
 
-            await gather_all([run(chunk) for chunk in chunks])
+            if len(chunks) == 1:
+                await run(chunks[0])
+            else:
+                await gather_all([run(chunk) for chunk in chunks])
         done = [result for result in results if result is not None]
         if len(done) != len(images):
             raise AssertionError("an image got no result")
@@ -143,9 +149,7 @@ class AsyncTaggerClient:
     ) -> list[ImageResult]:
         body, content_type = multipart_body(items)
         headers = {"Content-Type": content_type}
-        response = await self._send(
-            "POST", path, params={"top_k": top_k}, content=body, headers=headers
-        )
+        response = await self._send("POST", self._url(path, top_k), content=body, headers=headers)
         if response.is_success:
             return results_from_body(response.json(), len(items))
         error = error_from_answer(response.status_code, _body(response), response.headers)
@@ -160,7 +164,15 @@ class AsyncTaggerClient:
         )
         return first + second
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _url(self, path: str, top_k: int) -> httpx.URL:
+        """The absolute classify URL, built once: httpx merging a relative one with the base
+        and its query costs about as much as the rest of a request."""
+        url = self._urls.get((path, top_k))
+        if url is None:
+            url = self._urls[path, top_k] = httpx.URL(self.url + path, params={"top_k": top_k})
+        return url
+
+    async def _send(self, method: str, path: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """One request, retried on 503 (after Retry-After) and connection failures (after
         backoff); any other answer is returned as it is."""
         attempts = self.retry.attempts
@@ -189,6 +201,14 @@ class AsyncTaggerClient:
         if not response.is_success:
             raise error_from_answer(response.status_code, _body(response), response.headers)
         return response.json()
+
+
+def _lean_transport(url: str) -> httpx.AsyncBaseTransport | None:
+    """StreamTransport for a plain-http service reached directly; None (httpx's own transport:
+    TLS, proxies from the environment) otherwise."""
+    parsed = httpx.URL(url)
+    direct = not urllib.request.getproxies() or urllib.request.proxy_bypass(parsed.host)
+    return StreamTransport() if parsed.scheme == "http" and direct else None
 
 
 async def gather_all(work: list[Coroutine[Any, Any, None]]) -> None:
