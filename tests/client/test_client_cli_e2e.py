@@ -18,7 +18,7 @@ import pytest
 from client.cli import main
 from client.output import done_paths
 from tests.app.app_helpers import ModelGate, Server, make_settings, run_server
-from tests.client.client_helpers import Catalogue
+from tests.client.client_helpers import BULK_IMAGES, Catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 KILL_AFTER_ROWS = 40
@@ -30,12 +30,13 @@ def rows_of(path: Path) -> list[dict]:
 
 
 def test_through_the_service_and_in_process_every_file_gets_the_same_label(
-    server: Server, store_root: Path, catalogue: Catalogue, tmp_path: Path, capsys
+    server: Server, store_root: Path, bulk_catalogue: Catalogue, tmp_path: Path, capsys
 ) -> None:
+    catalogue = bulk_catalogue
     via_http, in_process = tmp_path / "http.jsonl", tmp_path / "store.jsonl"
     common = ["tag", str(catalogue.root), "--top-k", "2"]
     assert main([*common, "--out", str(via_http), "--url", server.url, "--concurrency", "4"]) == 0
-    assert "tagged 300 images" in capsys.readouterr().out
+    assert f"tagged {BULK_IMAGES} images" in capsys.readouterr().out
     assert main([*common, "--out", str(in_process), "--store", str(store_root)]) == 0
 
     served = {r["path"]: r for r in rows_of(via_http)}
