@@ -100,8 +100,8 @@ async def run_tagging(
     completes. Returns (top-1 label counts, error counts by code).
 
     Between an answer and the next request a worker does as little as it can: its next chunk
-    was `read` while the previous request was out, and it hands the answer to one recorder
-    task (rows, counts, progress), which runs once the next request has gone."""
+    was `read` while the previous request was out, and only once the next request has gone
+    does it hand the answer to the one recorder task (rows, counts, progress)."""
     labels: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     chunks = iter([paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)])
@@ -111,16 +111,21 @@ async def run_tagging(
         # One shared iterator: each chunk is taken once.
         chunk = next(chunks, None)
         images = read(chunk) if chunk is not None else []
+        answer = None
         while chunk is not None:
             request = asyncio.ensure_future(tag(images))
             try:
-                await asyncio.sleep(0)  # the request goes out before the next chunk is read
+                await asyncio.sleep(0)  # the request goes out first; then the previous answer
+                if answer is not None:  # goes to the recorder, and the next chunk is read
+                    answered.put_nowait(answer)
                 following = next(chunks, None)
                 images = read(following) if following is not None else []
-                answered.put_nowait((chunk, await request))
+                answer = (chunk, await request)
             finally:
                 request.cancel()  # a no-op once it is done; else this worker was cancelled
             chunk = following
+        if answer is not None:
+            answered.put_nowait(answer)
 
     def record(chunk: list[str], results: list[ImageResult]) -> None:
         writer.write([row(path, result) for path, result in zip(chunk, results, strict=True)])

@@ -60,13 +60,17 @@ class AsyncTaggerClient:
         self.url = url.rstrip("/")
         self.retry = RetryPolicy(attempts=retries + 1, backoff_s=backoff_s)
         self.concurrency = concurrency
+        transport = transport or _lean_transport(self.url)
         self._http = httpx.AsyncClient(
             base_url=self.url,
             timeout=timeout,
             headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            transport=transport or _lean_transport(self.url),
+            transport=transport,
         )
+        # With StreamTransport the client hands it requests itself: no redirects, cookies, auth
+        # flows or event hooks are in use, and httpx's layers for them cost twice the transport.
+        self._direct = transport if isinstance(transport, StreamTransport) else None
         self._in_flight = AdaptiveLimit(concurrency)
         self._limits: Limits | None = None
         self._urls: dict[tuple[str, int], httpx.URL] = {}
@@ -179,7 +183,7 @@ class AsyncTaggerClient:
         for attempt in range(attempts):
             try:
                 async with self._in_flight:
-                    response = await self._http.request(method, path, **kwargs)
+                    response = await self._request(method, path, **kwargs)
             except httpx.TransportError as exc:
                 if attempt + 1 == attempts:
                     raise connection_failed(self.url, attempts, exc) from exc
@@ -196,6 +200,15 @@ class AsyncTaggerClient:
                 delay = self.retry.delay_s(attempt, retry_after_s(response.headers))
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def _request(self, method: str, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        if self._direct is None:
+            return await self._http.request(method, url, **kwargs)
+        request = self._http.build_request(method, url, **kwargs)  # headers, timeouts merged
+        response = await self._direct.handle_async_request(request)
+        response.request = request
+        await response.aread()
+        return response
 
     def _json_or_raise(self, response: httpx.Response) -> Any:
         if not response.is_success:
