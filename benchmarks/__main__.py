@@ -119,7 +119,7 @@ def run_client(
         logger.warning("hey not on PATH: skipping the bulk CLI comparison (make bench-deps)")
         return {"skipped": "hey (the load generator) is not on PATH"}
     images = args.client_images or CLIENT_IMAGES
-    return bulk.run(store_root, name, scratch, images=images, rounds=2 if args.quick else 3)
+    return bulk.run(store_root, name, scratch, images=images, rounds=3 if args.quick else 5)
 
 
 def run_protocols(
