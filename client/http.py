@@ -1,4 +1,6 @@
-"""`AsyncTaggerClient` and `TaggerClient`: the service over HTTP, on httpx.
+"""`AsyncTaggerClient` and `TaggerClient`: the service over HTTP, on httpx (with StreamTransport
+for a plain-http service reached without a proxy: httpx's default transport costs the service
+CPU on a shared machine; see client/transport.py).
 
 Work is split into requests within the limits the server reports (`GET /v1/limits`), sent with
 at most `concurrency` in flight (halved on each 503, grown back as answers come). 503 is retried
