@@ -90,17 +90,21 @@ def _children_cpu_s() -> float:
 
 
 def _measured(command: list[str], service: Service, images: int) -> tuple[str, dict[str, float]]:
-    """Run `command` to its end: its output, wall seconds, and client and server CPU ms/image."""
+    """Run `command` to its end: its output, wall seconds, client and server CPU ms/image, and
+    the server's mean batch (requests arriving together make bigger batches)."""
+    metrics_before = service.metrics()
     client_before, server_before = _children_cpu_s(), service.cpu_seconds()
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     wall_s = time.monotonic() - started
+    server_cpu_s = service.cpu_seconds() - server_before
     if done.returncode != 0:
         raise RuntimeError(f"{command[0]} exited {done.returncode}: {done.stderr[-2000:]}")
     return done.stdout, {
         "wall_s": wall_s,
         "client_cpu_ms_per_image": 1000.0 * (_children_cpu_s() - client_before) / images,
-        "server_cpu_ms_per_image": 1000.0 * (service.cpu_seconds() - server_before) / images,
+        "server_cpu_ms_per_image": 1000.0 * server_cpu_s / images,
+        "mean_batch": stats.mean_batch_size(metrics_before, service.metrics()),
     }
 
 
@@ -207,13 +211,14 @@ def lines(section: Mapping[str, Any]) -> list[str]:
     hey, cli = section["hey"], section["cli"]
     rows = [
         ["hey", fmt(hey["images_per_s"]), "-", fmt(hey["client_cpu_ms_per_image"], 3),
-         fmt(hey["server_cpu_ms_per_image"], 3), fmt(hey["errors"])],
+         fmt(hey["server_cpu_ms_per_image"], 3), fmt(hey.get("mean_batch"), 1),
+         fmt(hey["errors"])],
         ["python -m client tag", fmt(cli["images_per_s"]), fmt(cli["images_per_s_wall"]),
          fmt(cli["client_cpu_ms_per_image"], 3), fmt(cli["server_cpu_ms_per_image"], 3),
-         fmt(cli["errors"])],
+         fmt(cli.get("mean_batch"), 1), fmt(cli["errors"])],
     ]  # fmt: skip
     headers = ["client", "images/s", "images/s (process wall)", "client CPU ms/image",
-               "server CPU ms/image", "errors"]  # fmt: skip
+               "server CPU ms/image", "server mean batch", "errors"]  # fmt: skip
     verdict = "met" if section["met"] else "NOT met"
     return [
         f"## Bulk tagging: the CLI against hey ({section['images']:,} test PNGs, "

@@ -42,7 +42,7 @@ def test_the_summary_line_the_cli_prints_is_read_back(capsys, tmp_path: Path) ->
 def _sample(images_per_s: float) -> dict[str, float]:
     return {"images_per_s": images_per_s, "images_per_s_wall": images_per_s * 0.9,
             "wall_s": 10.0, "client_cpu_ms_per_image": 0.1, "server_cpu_ms_per_image": 0.5,
-            "errors": 0.0}  # fmt: skip
+            "mean_batch": 24.0, "errors": 0.0}  # fmt: skip
 
 
 def test_the_verdict_is_on_the_median_of_the_rounds_paired_ratios() -> None:
@@ -64,7 +64,7 @@ def test_the_verdict_is_on_the_median_of_the_rounds_paired_ratios() -> None:
     assert not missed["met"] and missed["ratio"] == pytest.approx(0.79)
     text = "\n".join(bulk.lines(missed))
     assert "10,000 test PNGs, 8-image requests, concurrency 4, medians of 3" in text
-    assert "| python -m client tag | 790 | 711 | 0.100 | 0.500 | 0 |" in text
+    assert "| python -m client tag | 790 | 711 | 0.100 | 0.500 | 24.0 | 0 |" in text
     assert "at 0.79x hey's images/s (median of the rounds' ratios" in text
     assert "0.79, 0.79, 0.79; target >= 0.8): NOT met." in text
 
