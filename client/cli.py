@@ -27,6 +27,9 @@ PROGRESS_EVERY_S = 0.5
 PROGRESS_LINE_EVERY_S = 5.0  # when stderr is not a terminal
 # In-process chunks: enough images for full model batches, few enough to show progress.
 STORE_CHUNK = 64
+# Chunks read and waiting per request slot (--url): when an answer frees a slot, the next
+# request is ready to go at once, as a load generator's would be.
+READY_PER_SLOT = 2
 
 TagChunk = Callable[[list[ImageInput]], Awaitable[list[ImageResult]]]
 ReadChunk = Callable[[list[str]], list[ImageInput]]
@@ -241,8 +244,9 @@ async def _tag(args: argparse.Namespace, fmt: str, paths: list[str]) -> int:
                     )
 
                 progress.started = time.monotonic()
+                workers = READY_PER_SLOT * args.concurrency  # the client keeps to --concurrency
                 labels, errors = await run_tagging(
-                    paths, tag, chunk_size, args.concurrency, writer, progress, read_files
+                    paths, tag, chunk_size, workers, writer, progress, read_files
                 )
     finally:
         writer.close()

@@ -178,14 +178,15 @@ class AsyncTaggerClient:
             url = self._urls[path, top_k] = httpx.URL(self.url + path, params={"top_k": top_k})
         return url
 
-    async def _send(self, method: str, path: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """One request, retried on 503 (after Retry-After) and connection failures (after
         backoff); any other answer is returned as it is."""
+        request = self._http.build_request(method, url, **kwargs)  # built before a slot is free
         attempts = self.retry.attempts
         for attempt in range(attempts):
             try:
                 async with self._in_flight:
-                    response = await self._request(method, path, **kwargs)
+                    response = await self._exchange(request)
             except httpx.TransportError as exc:
                 if attempt + 1 == attempts:
                     raise connection_failed(self.url, attempts, exc) from exc
@@ -193,6 +194,9 @@ class AsyncTaggerClient:
             else:
                 if response.status_code not in RETRY_STATUSES:
                     self._in_flight.succeeded()
+                    # A request waiting for the slot this one freed goes out before this
+                    # answer is read: the server sees requests back to back and batches them.
+                    await asyncio.sleep(0)
                     return response
                 self._in_flight.overloaded()
                 if attempt + 1 == attempts:
@@ -203,10 +207,9 @@ class AsyncTaggerClient:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _request(self, method: str, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
         if self._direct is None:
-            return await self._http.request(method, url, **kwargs)
-        request = self._http.build_request(method, url, **kwargs)  # headers, timeouts merged
+            return await self._http.send(request)
         response = await self._direct.handle_async_request(request)
         response.request = request
         await response.aread()
