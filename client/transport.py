@@ -98,6 +98,9 @@ class StreamTransport(httpx.AsyncBaseTransport):
                     raise
                 status, headers, reason = _parse_head(head, request)
                 async with asyncio.timeout(timeouts.get("read")):
+                    while 100 <= status < 200:  # interim answers (100 Continue): the final follows
+                        head = await connection.reader.readuntil(b"\r\n\r\n")
+                        status, headers, reason = _parse_head(head, request)
                     body, keep = await _read_body(connection.reader, request, status, headers)
         finally:
             if keep:
@@ -198,7 +201,7 @@ async def _read_body(
 ) -> tuple[bytes, bool]:
     """The answer's body and whether the connection can carry another request."""
     keep = (_header(headers, b"connection") or b"").lower() != b"close"
-    if request.method == "HEAD" or status in NO_BODY_STATUSES or 100 <= status < 200:
+    if request.method == "HEAD" or status in NO_BODY_STATUSES:
         return b"", keep
     if (_header(headers, b"transfer-encoding") or b"").lower().endswith(b"chunked"):
         return await _read_chunked(reader), keep

@@ -1,5 +1,6 @@
 """StreamTransport against real loopback servers that answer in each way HTTP/1.1 allows:
-keep-alive reuse, chunked and close-delimited bodies, an idle connection the server closed,
+keep-alive reuse, chunked and close-delimited bodies, a 100 Continue before the answer, an idle
+connection the server closed,
 an answer cut short, a server that never answers, a port nobody listens on."""
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ async def test_requests_reuse_one_connection_and_arrive_whole() -> None:
     assert b"\r\nhost: 127.0.0.1:" in head.lower() and b"\r\na: b\r\n" in head.lower()
 
 
-async def test_chunked_and_close_delimited_bodies() -> None:
+async def test_chunked_close_delimited_and_interim_answers() -> None:
     async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             await read_request(reader)
@@ -86,6 +87,16 @@ async def test_chunked_and_close_delimited_bodies() -> None:
         for _ in range(2):
             response = await http.get("/")
             assert (response.status_code, response.text) == (201, "Wikipedia ")
+        assert len(connections) == 1
+
+    async def interim_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + OK)
+
+    async with serving(interim_first) as (url, connections), client(url) as http:
+        for _ in range(2):
+            assert (await http.post("/", content=b"x")).json() == {"ok": 1.0}
         assert len(connections) == 1
 
     async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
