@@ -1,7 +1,7 @@
 """StreamTransport against real loopback servers that answer in each way HTTP/1.1 allows:
 keep-alive reuse, chunked and close-delimited bodies, a 100 Continue before the answer, an idle
-connection the server closed,
-an answer cut short, a server that never answers, a port nobody listens on."""
+connection the server closed, an answer cut short, a server that never answers, a port nobody
+listens on."""
 
 from __future__ import annotations
 
