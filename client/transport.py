@@ -59,7 +59,9 @@ class StreamTransport(httpx.AsyncBaseTransport):
             try:
                 return await self._exchange(reused, origin, data, request, timeouts, fresh=False)
             except _StaleConnection:
-                pass  # the server closed it while idle: it saw nothing; send on a new one
+                # The server closed it while idle and answered nothing: send once more on a new
+                # connection, as browsers do (fine here: a classify request changes nothing).
+                pass
         connection = await _connect(origin, timeouts.get("connect"), request)
         return await self._exchange(connection, origin, data, request, timeouts, fresh=True)
 
