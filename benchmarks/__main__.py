@@ -1,5 +1,5 @@
 """`python -m benchmarks [--quick] [--soak] [--no-hostile | --hostile-only | --protocols-only |
---runtimes-only | --workers-only | --fairness-only] [--out DIR] ...`.
+--runtimes-only | --workers-only | --fairness-only | --client-only] [--out DIR] ...`.
 
 Runs, in order: the raw model in process in TensorFlow and ONNX Runtime side by side, and
 preprocessing; `python -m app` under a concurrency sweep (1 and 8 images per request); the same
@@ -7,9 +7,11 @@ with TAGGER_MAX_BATCH_SIZE=1; overload at 4x the sustainable rate against a smal
 by `hey` when it is on PATH, else by the httpx generator); with --soak, 5 minutes at 64 clients;
 one image per request in each protocol (needs `hey`); the service under each runtime at 1 and 64
 clients (needs `hey`) and a verdict on each of issue 12's targets; the service with 1 and N
-worker processes against a bare FastAPI endpoint with 1 and N (needs `hey`); the hostile-client
-scenarios (1,000 slow connections, the worst accepted image, SIGTERM under load; about 3
-minutes, needs `hey`). Writes `<out>/<date>-<host>[-quick][-<part>].{json,md,png}`.
+worker processes against a bare FastAPI endpoint with 1 and N (needs `hey`); bulk tagging of the
+test PNGs by `python -m client tag` against `hey` with 8-image requests (needs `hey`); the
+hostile-client scenarios (1,000 slow connections, the worst accepted image, SIGTERM under load;
+about 3 minutes, needs `hey`). Writes `<out>/<date>-<host>[-quick][-<part>].{json,md,png}`,
+<part> the `--<part>-only` given.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import fairness, hostile, protocols, report, runtimes, scenarios, workers
+from benchmarks import bulk, fairness, hostile, protocols, report, runtimes, scenarios, workers
 from benchmarks.load import hey_available
 from benchmarks.raw import run_raw, sample_images
 from benchmarks.service import Service
@@ -72,9 +74,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only the service with 1 and N worker processes against the bare-endpoint ceiling",
     )
     which.add_argument(
+        "--client-only", action="store_true", help="only the bulk CLI against hey (issue 14)"
+    )
+    which.add_argument(
         "--runtimes-only",
         action="store_true",
         help="only TensorFlow vs ONNX Runtime: raw model, and the service at 1 and 64 clients",
+    )
+    parser.add_argument(
+        "--client-images", type=int, default=None, help="test PNGs the CLI tags (default 10000)"
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--store", type=Path, default=None, help="default: $TAGGER_MODEL_STORE")
@@ -96,7 +104,8 @@ def ensure_model(store_root: Path, name: str) -> ModelStore:
 
 
 # The parts a `--<part>-only` flag runs alone.
-ONLY_PARTS = ("protocols", "runtimes", "workers", "fairness", "hostile")
+ONLY_PARTS = ("protocols", "runtimes", "workers", "fairness", "client", "hostile")
+CLIENT_IMAGES = 10_000  # the whole Fashion-MNIST test set
 
 
 def run_fairness(
@@ -107,6 +116,16 @@ def run_fairness(
         return {"skipped": "hey (the load generator) is not on PATH"}
     image = sample_images()[SERVICE_IMAGE]
     return fairness.run(store_root, name, image, scratch, seconds=6.0 if args.quick else 12.0)
+
+
+def run_client(
+    store_root: Path, name: str, args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    if not hey_available():
+        logger.warning("hey not on PATH: skipping the bulk CLI comparison (make bench-deps)")
+        return {"skipped": "hey (the load generator) is not on PATH"}
+    images = args.client_images or CLIENT_IMAGES
+    return bulk.run(store_root, name, scratch, images=images, rounds=3 if args.quick else 5)
 
 
 def run_protocols(
@@ -276,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     if "fairness" in parts:
         with tempfile.TemporaryDirectory(prefix="tagger-bench-fairness-") as scratch:
             results["fairness"] = run_fairness(store_root, args.model, args, Path(scratch))
+    if "client" in parts:
+        with tempfile.TemporaryDirectory(prefix="tagger-bench-client-") as scratch:
+            results["client"] = run_client(store_root, args.model, args, Path(scratch))
     if "hostile" in parts:
         with tempfile.TemporaryDirectory(prefix="tagger-bench-hostile-") as scratch:
             results["hostile"] = run_hostile(store_root, args.model, args, Path(scratch))

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fairness, protocols, runtimes, stats, workers
+from benchmarks import bulk, fairness, protocols, runtimes, stats, workers
 from benchmarks.report_hostile import hostile_lines
 from benchmarks.tables import fmt as _fmt
 from benchmarks.tables import table as _table
@@ -120,6 +120,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     lines += fairness.lines(results.get("fairness", {}))
     lines += runtimes.lines(results.get("runtimes", {}), with_raw="raw" not in results)
     lines += workers.lines(results.get("workers", {}))
+    lines += bulk.lines(results.get("client", {}))
     if hostile := results.get("hostile"):
         lines += hostile_lines(hostile)
     return "\n".join(lines)
@@ -138,6 +139,8 @@ def _generators(results: Mapping[str, Any]) -> list[str]:
         parts.append("workers: hey")
     if "fairness" in results:
         parts.append("two models: hey")
+    if "client" in results:
+        parts.append("bulk tagging: hey and python -m client")
     if "hostile" in results:
         parts.append("hostile clients: hey (legitimate load), asyncio raw sockets and httpx")
     return parts

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from client.errors import TaggerError
 from client.http import AsyncTaggerClient, gather_all
+from client.images import ImageInput, UnreadableInput, encode
 from client.output import RowWriter, done_paths, format_of, row
 from client.results import ImageResult
 
@@ -26,8 +27,12 @@ PROGRESS_EVERY_S = 0.5
 PROGRESS_LINE_EVERY_S = 5.0  # when stderr is not a terminal
 # In-process chunks: enough images for full model batches, few enough to show progress.
 STORE_CHUNK = 64
+# Chunks read and waiting per request slot (--url): when an answer frees a slot, the next
+# request is ready to go at once, as a load generator's would be.
+READY_PER_SLOT = 2
 
-TagChunk = Callable[[list[str]], Awaitable[list[ImageResult]]]
+TagChunk = Callable[[list[ImageInput]], Awaitable[list[ImageResult]]]
+ReadChunk = Callable[[list[str]], list[ImageInput]]
 
 
 def find_images(paths: Iterable[str]) -> list[str]:
@@ -92,29 +97,72 @@ async def run_tagging(
     workers: int,
     writer: RowWriter,
     progress: Progress,
+    read: ReadChunk = list,
 ) -> tuple[Counter[str], Counter[str]]:
     """Tag `paths` in chunks with `workers` chunks in flight, writing each chunk's rows as it
-    completes. Returns (top-1 label counts, error counts by code)."""
+    completes. Returns (top-1 label counts, error counts by code).
+
+    Between an answer and the next request a worker does as little as it can: its next chunk
+    was `read` while the previous request was out, and only once the next request has gone
+    does it hand the answer to the one recorder task (rows, counts, progress)."""
     labels: Counter[str] = Counter()
     errors: Counter[str] = Counter()
-    chunks = [paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)]
-    queue = iter(chunks)
+    chunks = iter([paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)])
+    answered: asyncio.Queue[tuple[list[str], list[ImageResult]] | None] = asyncio.Queue()
 
     async def worker() -> None:
-        for chunk in queue:  # one shared iterator: each chunk is taken once
-            results = await tag(chunk)
-            writer.write([row(path, result) for path, result in zip(chunk, results, strict=True)])
-            failed = 0
-            for result in results:
-                if result.error is not None:
-                    errors[result.error.code] += 1
-                    failed += 1
-                elif result.label is not None:
-                    labels[result.label] += 1
-            progress.add(len(chunk), failed)
+        # One shared iterator: each chunk is taken once.
+        chunk = next(chunks, None)
+        images = read(chunk) if chunk is not None else []
+        answer = None
+        while chunk is not None:
+            request = asyncio.ensure_future(tag(images))
+            try:
+                await asyncio.sleep(0)  # the request goes out first; then the previous answer
+                if answer is not None:  # goes to the recorder, and the next chunk is read
+                    answered.put_nowait(answer)
+                following = next(chunks, None)
+                images = read(following) if following is not None else []
+                answer = (chunk, await request)
+            finally:
+                request.cancel()  # a no-op once it is done; else this worker was cancelled
+            chunk = following
+        if answer is not None:
+            answered.put_nowait(answer)
 
-    await gather_all([worker() for _ in range(max(1, min(workers, len(chunks))))])
+    def record(chunk: list[str], results: list[ImageResult]) -> None:
+        writer.write([row(path, result) for path, result in zip(chunk, results, strict=True)])
+        failed = 0
+        for result in results:
+            if result.error is not None:
+                errors[result.error.code] += 1
+                failed += 1
+            elif result.label is not None:
+                labels[result.label] += 1
+        progress.add(len(chunk), failed)
+
+    async def recorder() -> None:
+        while (item := await answered.get()) is not None:
+            record(*item)
+
+    async def tag_all() -> None:
+        await gather_all([worker() for _ in range(max(1, workers))])
+        answered.put_nowait(None)
+
+    await gather_all([tag_all(), recorder()])
     return labels, errors
+
+
+def read_files(chunk: list[str]) -> list[ImageInput]:
+    """Each file's bytes, read ahead of its request; a file that cannot be read stays a path,
+    for the client to report as that image's error."""
+    images: list[ImageInput] = []
+    for index, path in enumerate(chunk):
+        try:
+            images.append(encode(path, index))
+        except UnreadableInput:
+            images.append(path)
+    return images
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -175,7 +223,7 @@ async def _tag(args: argparse.Namespace, fmt: str, paths: list[str]) -> int:
             )
             try:
 
-                async def tag(chunk: list[str]) -> list[ImageResult]:
+                async def tag(chunk: list[ImageInput]) -> list[ImageResult]:
                     return await asyncio.to_thread(tagger.classify, chunk, args.top_k)
 
                 progress.started = time.monotonic()
@@ -190,14 +238,15 @@ async def _tag(args: argparse.Namespace, fmt: str, paths: list[str]) -> int:
             ) as client:
                 chunk_size = (await client.limits()).max_images_per_request
 
-                async def tag(chunk: list[str]) -> list[ImageResult]:
+                async def tag(chunk: list[ImageInput]) -> list[ImageResult]:
                     return await client.classify(
                         chunk, args.model, version=version, alias=alias, top_k=args.top_k
                     )
 
                 progress.started = time.monotonic()
+                workers = READY_PER_SLOT * args.concurrency  # the client keeps to --concurrency
                 labels, errors = await run_tagging(
-                    paths, tag, chunk_size, args.concurrency, writer, progress
+                    paths, tag, chunk_size, workers, writer, progress, read_files
                 )
     finally:
         writer.close()

@@ -1,4 +1,6 @@
-"""`AsyncTaggerClient` and `TaggerClient`: the service over HTTP, on httpx.
+"""`AsyncTaggerClient` and `TaggerClient`: the service over HTTP, on httpx (with StreamTransport
+for a plain-http service reached without a proxy: httpx's default transport costs the service
+CPU on a shared machine; see client/transport.py).
 
 Work is split into requests within the limits the server reports (`GET /v1/limits`), sent with
 at most `concurrency` in flight (halved on each 503, grown back as answers come). 503 is retried
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import urllib.request
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
@@ -34,6 +37,7 @@ from client.protocol import (
     unavailable_after,
 )
 from client.results import ImageResult
+from client.transport import StreamTransport
 
 T = TypeVar("T")
 DEFAULT_MODEL = "fashion"
@@ -58,6 +62,7 @@ class AsyncTaggerClient:
         self.url = url.rstrip("/")
         self.retry = RetryPolicy(attempts=retries + 1, backoff_s=backoff_s)
         self.concurrency = concurrency
+        transport = transport or _lean_transport(self.url)
         self._http = httpx.AsyncClient(
             base_url=self.url,
             timeout=timeout,
@@ -65,8 +70,12 @@ class AsyncTaggerClient:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             transport=transport,
         )
+        # With StreamTransport the client hands it requests itself: no redirects, cookies, auth
+        # flows or event hooks are in use, and httpx's layers for them cost twice the transport.
+        self._direct = transport if isinstance(transport, StreamTransport) else None
         self._in_flight = AdaptiveLimit(concurrency)
         self._limits: Limits | None = None
+        self._urls: dict[tuple[str, int], httpx.URL] = {}
 
     async def __aenter__(self) -> AsyncTaggerClient:
         return self
@@ -132,7 +141,10 @@ class AsyncTaggerClient:
                 for (index, _), answer in zip(items, answers, strict=True):
                     results[index] = answer
 
-            await gather_all([run(chunk) for chunk in chunks])
+            if len(chunks) == 1:
+                await run(chunks[0])
+            else:
+                await gather_all([run(chunk) for chunk in chunks])
         done = [result for result in results if result is not None]
         if len(done) != len(images):
             raise AssertionError("an image got no result")
@@ -143,9 +155,7 @@ class AsyncTaggerClient:
     ) -> list[ImageResult]:
         body, content_type = multipart_body(items)
         headers = {"Content-Type": content_type}
-        response = await self._send(
-            "POST", path, params={"top_k": top_k}, content=body, headers=headers
-        )
+        response = await self._send("POST", self._url(path, top_k), content=body, headers=headers)
         if response.is_success:
             return results_from_body(response.json(), len(items))
         error = error_from_answer(response.status_code, _body(response), response.headers)
@@ -160,14 +170,23 @@ class AsyncTaggerClient:
         )
         return first + second
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _url(self, path: str, top_k: int) -> httpx.URL:
+        """The absolute classify URL, built once: httpx merging a relative one with the base
+        and its query costs about as much as the rest of a request."""
+        url = self._urls.get((path, top_k))
+        if url is None:
+            url = self._urls[path, top_k] = httpx.URL(self.url + path, params={"top_k": top_k})
+        return url
+
+    async def _send(self, method: str, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """One request, retried on 503 (after Retry-After) and connection failures (after
         backoff); any other answer is returned as it is."""
+        request = self._http.build_request(method, url, **kwargs)  # built before a slot is free
         attempts = self.retry.attempts
         for attempt in range(attempts):
             try:
                 async with self._in_flight:
-                    response = await self._http.request(method, path, **kwargs)
+                    response = await self._exchange(request)
             except httpx.TransportError as exc:
                 if attempt + 1 == attempts:
                     raise connection_failed(self.url, attempts, exc) from exc
@@ -175,6 +194,9 @@ class AsyncTaggerClient:
             else:
                 if response.status_code not in RETRY_STATUSES:
                     self._in_flight.succeeded()
+                    # A request waiting for the slot this one freed goes out before this
+                    # answer is read: the server sees requests back to back and batches them.
+                    await asyncio.sleep(0)
                     return response
                 self._in_flight.overloaded()
                 if attempt + 1 == attempts:
@@ -185,10 +207,26 @@ class AsyncTaggerClient:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        if self._direct is None:
+            return await self._http.send(request)
+        response = await self._direct.handle_async_request(request)
+        response.request = request
+        await response.aread()
+        return response
+
     def _json_or_raise(self, response: httpx.Response) -> Any:
         if not response.is_success:
             raise error_from_answer(response.status_code, _body(response), response.headers)
         return response.json()
+
+
+def _lean_transport(url: str) -> httpx.AsyncBaseTransport | None:
+    """StreamTransport for a plain-http service reached directly; None (httpx's own transport:
+    TLS, proxies from the environment) otherwise."""
+    parsed = httpx.URL(url)
+    direct = not urllib.request.getproxies() or urllib.request.proxy_bypass(parsed.host)
+    return StreamTransport() if parsed.scheme == "http" and direct else None
 
 
 async def gather_all(work: list[Coroutine[Any, Any, None]]) -> None:

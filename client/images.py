@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 # Any: a PIL image, recognised by its methods so that PIL is not imported here.
@@ -26,9 +25,12 @@ class UnreadableInput(Exception):
 
 def encode(image: ImageInput, index: int) -> Encoded:
     """The bytes to upload for one input. PIL images are sent as PNG (lossless)."""
+    if isinstance(image, Encoded):  # already read (the CLI reads a chunk ahead of its request)
+        return image
     if isinstance(image, (str, os.PathLike)):
         try:
-            return Encoded(Path(image).read_bytes(), str(image))
+            with open(image, "rb") as file:  # not Path(): its parsing costs more than the read
+                return Encoded(file.read(), str(image))
         except OSError as exc:
             raise UnreadableInput(f"{image}: {exc.strerror or exc}") from exc
     if isinstance(image, (bytes, bytearray, memoryview)):

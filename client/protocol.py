@@ -82,6 +82,8 @@ def classify_path(model: str, version: int | None, alias: str | None) -> str:
 def part_name(image: Encoded) -> str:
     """The multipart filename: the file's base name (the server names it in error messages)."""
     name = image.name.replace("\\", "/").rsplit("/", 1)[-1]
+    if name.isprintable() and '"' not in name:  # the usual case, without a loop per character
+        return name or "image"
     return "".join(c if c.isprintable() and c not in '"\r\n' else "_" for c in name) or "image"
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 
 MAX_IMAGES = 8
+BULK_IMAGES = 2000  # the CLI end-to-end test's catalogue (issue 14)
 
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The evaluated t10k images as PNG files in two sub-folders, with what evaluation saw."""
+    """t10k images as PNG files in two sub-folders, with their labels and the evaluation's
+    probabilities."""
 
     root: Path
     paths: list[str]  # in the order of `labels` / `probabilities`

@@ -12,13 +12,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
+import client.http
 from client.cli import main
 from client.output import done_paths
+from client.transport import StreamTransport
 from tests.app.app_helpers import ModelGate, Server, make_settings, run_server
-from tests.client.client_helpers import Catalogue
+from tests.client.client_helpers import BULK_IMAGES, Catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 KILL_AFTER_ROWS = 40
@@ -30,12 +33,13 @@ def rows_of(path: Path) -> list[dict]:
 
 
 def test_through_the_service_and_in_process_every_file_gets_the_same_label(
-    server: Server, store_root: Path, catalogue: Catalogue, tmp_path: Path, capsys
+    server: Server, store_root: Path, bulk_catalogue: Catalogue, tmp_path: Path, capsys
 ) -> None:
+    catalogue = bulk_catalogue
     via_http, in_process = tmp_path / "http.jsonl", tmp_path / "store.jsonl"
     common = ["tag", str(catalogue.root), "--top-k", "2"]
     assert main([*common, "--out", str(via_http), "--url", server.url, "--concurrency", "4"]) == 0
-    assert "tagged 300 images" in capsys.readouterr().out
+    assert f"tagged {BULK_IMAGES} images" in capsys.readouterr().out
     assert main([*common, "--out", str(in_process), "--store", str(store_root)]) == 0
 
     served = {r["path"]: r for r in rows_of(via_http)}
@@ -82,6 +86,34 @@ def test_broken_files_are_recorded_and_the_rest_tagged(
         assert "3 errors" in capsys.readouterr().out
     assert errors["--url"] == errors["--store"]
     assert set(errors["--url"]) == {"cut.png", "empty.png", "text.jpg"}
+
+
+class PeakTransport(StreamTransport):
+    """The real transport, noting the most requests it ever had in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.peak = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super().handle_async_request(request)
+        finally:
+            self.in_flight -= 1
+
+
+def test_chunks_read_ahead_never_put_more_than_concurrency_requests_in_flight(
+    server: Server, catalogue: Catalogue, tmp_path: Path, monkeypatch
+) -> None:
+    observed = PeakTransport()
+    monkeypatch.setattr(client.http, "_lean_transport", lambda url: observed)
+    out = tmp_path / "tags.jsonl"
+    assert main(["tag", str(catalogue.root), "--out", str(out), "--url", server.url,
+                 "--concurrency", "3"]) == 0  # fmt: skip
+    assert len(rows_of(out)) == len(catalogue.paths)
+    assert observed.peak == 3  # reached, never passed, with READY_PER_SLOT chunks per slot
 
 
 class SlowModel(ModelGate):
