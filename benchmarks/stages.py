@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -188,14 +189,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=os.environ.get("TAGGER_MODEL_NAME", "fashion"))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per checkout, alternating")
     args = parser.parse_args(argv)
     store = (args.store or default_store_root()).resolve()
     dirs = args.app_dir or [Path.cwd()]
-    results = {
-        str(d): measure(d.resolve(), store, args.model, args.workers, args.seconds) for d in dirs
-    }
-    print("\n".join(lines(results)))
+    runs: dict[str, list[dict]] = {str(d): [] for d in dirs}
+    for round_index in range(args.rounds):  # checkouts take turns; who goes first alternates
+        for d in dirs if round_index % 2 == 0 else dirs[::-1]:
+            runs[str(d)].append(measure(d.resolve(), store, args.model, args.workers, args.seconds))
+    print("\n".join(lines({name: median_run(each) for name, each in runs.items()})))
     return 0
+
+
+def median_run(runs: Sequence[dict]) -> dict:
+    """Per stage, the median of its CPU ms per request over the runs (as one run's shares)."""
+    total = statistics.median(r["cpu_ms_per_request"] for r in runs)
+    stages = {stage for r in runs for stage in r["shares"]}
+    costs = {
+        stage: statistics.median(
+            r["shares"].get(stage, 0.0) * r["cpu_ms_per_request"] for r in runs
+        )
+        for stage in stages
+    }
+    return {"shares": {stage: cost / total for stage, cost in costs.items()},
+            "cpu_ms_per_request": total}  # fmt: skip
 
 
 if __name__ == "__main__":
