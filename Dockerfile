@@ -111,5 +111,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('TAGGER_PORT', '8000'), timeout=4)"
 
-# One process per container: uvicorn serving the app, settings from the environment.
+# python -m app: a supervisor and TAGGER_WORKERS uvicorn workers (default: one per CPU the
+# container may use), settings from the environment; SIGTERM drains them all.
 CMD ["python", "-m", "app"]
