@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from model_store import ModelStore, ModelStoreError, default_store_root
 from model_store.schema import NAME_PATTERN
 from training.config import TrainConfig
+from training.distribute import DEFAULT_TIMEOUT_S
 from training.errors import TrainingError
 
 logger = logging.getLogger("training")
@@ -78,6 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="mixed_bfloat16 compute (default: as the profile says)",
+    )
+    train.add_argument(
+        "--cache",
+        type=Path,
+        help="image folders: keep decoded pixels in this directory for later epochs and runs",
+    )
+    train.add_argument(
+        "--shuffle-buffer", type=int, help="image folders: decoded images shuffled at once (1000)"
+    )
+    train.add_argument(
+        "--class-weight",
+        choices=["none", "balanced"],
+        help="balanced: weight each class's loss by n / (classes * n_class)",
+    )
+    train.add_argument(
+        "--distribute",
+        choices=["auto", "none", "mirrored", "multi-worker"],
+        help="auto (default): MirroredStrategy on several GPUs; multi-worker reads TF_CONFIG",
+    )
+    train.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="multi-worker: seconds a collective waits for a peer before the run fails (600)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train)
@@ -143,6 +168,10 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "color_mode": args.color_mode,
         "mixed_precision": args.mixed_precision,
         "data_dir": args.data,
+        "cache_dir": args.cache,
+        "shuffle_buffer": args.shuffle_buffer,
+        "class_weight": args.class_weight,
+        "distribute": args.distribute,
     }
     values = config.model_dump() | {k: v for k, v in overrides.items() if v is not None}
     return TrainConfig.model_validate(values)
@@ -156,12 +185,26 @@ def _train(args: argparse.Namespace) -> int:
         raise TrainingError(f"model name {args.model!r} must match {NAME_PATTERN.pattern}")
     config = _train_config(args)
     store = _store(args)
-    _check_store_writable(store.root)
+    distribution = None
+    if config.distribute == "multi-worker":
+        from training.distribute import make_distribution, read_tf_config
+
+        read_tf_config()  # a clear error before TensorFlow starts
+        # Collective ops must be configured before TensorFlow runs anything (data loading does).
+        distribution = make_distribution(config.distribute, args.worker_timeout)
+    if distribution is None or distribution.is_chief:
+        _check_store_writable(store.root)
     data = load_dataset(config)
 
     from training.pipeline import train_and_publish
 
-    metadata = train_and_publish(config, store, args.model, progress=not args.quiet, data=data)
+    metadata = train_and_publish(
+        config, store, args.model, progress=not args.quiet, data=data, distribution=distribution
+    )
+    if metadata is None:
+        assert distribution is not None
+        print(f"{distribution.describe()}: trained; the chief publishes")
+        return 0
     test = metadata.metrics.test
     version_dir = store.root / metadata.name / str(metadata.version)
     print(f"published {metadata.name} version {metadata.version} to {store.root}")
@@ -170,10 +213,18 @@ def _train(args: argparse.Namespace) -> int:
         f" (before calibration {test.ece_before_calibration or 0:.4f},"
         f" T={test.temperature or 1:.3f})"
     )
+    training = metadata.training
     print(
-        f"  profile {config.profile}: {metadata.training.epochs_run} epochs in "
-        f"{metadata.training.seconds:.0f} s; {time.monotonic() - started:.0f} s in all"
+        f"  profile {config.profile}: {training.epochs_run} epochs in "
+        f"{training.seconds:.0f} s; {time.monotonic() - started:.0f} s in all"
     )
+    print(
+        f"  strategy {training.strategy}, {training.replicas} replica(s), "
+        f"global batch {training.global_batch}"
+        + (", balanced class weights" if training.class_weights else "")
+    )
+    if metadata.dataset.splits.get("skipped"):
+        print(f"  skipped {metadata.dataset.splits['skipped']} unreadable image file(s)")
     if metadata.onnx is not None:
         onnx = metadata.onnx
         print(

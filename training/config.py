@@ -79,6 +79,15 @@ class TrainConfig(_Frozen):
     test_limit: int | None = Field(default=None, ge=1)
     patience: int = Field(default=5, ge=1)  # early stopping on validation accuracy
     mixed_precision: bool = False  # mixed_bfloat16 compute; logits stay float32
+    # Image folders are streamed: decoded pixels pass through a shuffle buffer of this many
+    # images, and are cached on disk in `cache_dir` (reused by later epochs and runs) if set.
+    shuffle_buffer: int = Field(default=1000, ge=1)
+    cache_dir: Path | None = None
+    # "balanced": each class's loss weighted by n / (classes * n_class), for skewed classes.
+    class_weight: Literal["none", "balanced"] = "none"
+    # auto: MirroredStrategy when TensorFlow sees several GPUs, else none; multi-worker reads
+    # TF_CONFIG (MultiWorkerMirroredStrategy).
+    distribute: Literal["auto", "none", "mirrored", "multi-worker"] = "auto"
 
     @field_validator("image_size")
     @classmethod
@@ -90,5 +99,13 @@ class TrainConfig(_Frozen):
     def recipe(self) -> dict[str, object]:
         """The hyperparameters (JSON-ready) that define the model, without data locations."""
         return self.model_dump(
-            mode="json", exclude={"data_dir", "fashion_dir", "train_limit", "test_limit"}
+            mode="json",
+            exclude={
+                "data_dir",
+                "fashion_dir",
+                "train_limit",
+                "test_limit",
+                "cache_dir",
+                "distribute",
+            },
         )

@@ -21,7 +21,15 @@ logger = logging.getLogger(__name__)
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_NOT_RECIPE = {"profile", "data_dir", "fashion_dir", "train_limit", "test_limit"}
+_NOT_RECIPE = {
+    "profile",
+    "data_dir",
+    "fashion_dir",
+    "train_limit",
+    "test_limit",
+    "cache_dir",
+    "distribute",
+}
 
 BUILTIN_PROFILES: dict[str, TrainConfig] = {
     # Seconds: for tests and smoke runs (one epoch of a very small net).
