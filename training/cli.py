@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_store(train)
     train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--batch-size", type=int, help="images per step on each replica")
+    train.add_argument("--patience", type=int, help="epochs without improvement before stopping")
     train.add_argument("--seed", type=int)
     train.add_argument("--train-limit", type=int, help="use at most N training+validation images")
     train.add_argument("--test-limit", type=int, help="evaluate on at most N test images")
@@ -161,6 +162,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     overrides = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
+        "patience": args.patience,
         "seed": args.seed,
         "train_limit": args.train_limit,
         "test_limit": args.test_limit,
