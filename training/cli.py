@@ -16,12 +16,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import get_args
 
 from pydantic import ValidationError
 
 from model_store import ModelStore, ModelStoreError, default_store_root
 from model_store.schema import NAME_PATTERN
-from training.config import TrainConfig
+from training.config import ModelConfig, TrainConfig
 from training.distribute import DEFAULT_TIMEOUT_S
 from training.errors import TrainingError
 
@@ -105,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT_S,
         help="multi-worker: seconds a collective waits for a peer before the run fails (600)",
     )
+    train.add_argument(
+        "--backbone",
+        choices=list(get_args(ModelConfig.model_fields["backbone"].annotation)),
+        help="cnn (the profile's, from scratch) or a keras.applications backbone",
+    )
+    train.add_argument(
+        "--weights",
+        help="backbone weights: imagenet (Keras downloads them; needs network), none, or a "
+        ".weights.h5 file of the backbone",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train)
 
@@ -176,6 +187,13 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "distribute": args.distribute,
     }
     values = config.model_dump() | {k: v for k, v in overrides.items() if v is not None}
+    network = {"backbone": args.backbone, "weights": args.weights}
+    values["model"] = values["model"] | {k: v for k, v in network.items() if v is not None}
+    if args.backbone == "cnn" and args.weights is None:
+        values["model"]["weights"] = "none"
+    weights = values["model"]["weights"]
+    if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        raise TrainingError(f"--weights {weights}: no such file (or use imagenet or none)")
     return TrainConfig.model_validate(values)
 
 
