@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import importlib
 import logging
 import os
@@ -289,7 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        try:
+            return args.handler(args)
+        finally:
+            # Tear down unreferenced tf.data iterators now: one left for interpreter exit can
+            # deadlock there (its decode threads wait for the GIL in numpy_function).
+            gc.collect()
     except ValidationError as exc:
         print(f"error: {_describe(exc)}", file=sys.stderr)
         return 2

@@ -5,11 +5,16 @@ Training streams the file list through a shuffle of file names, the decode, an o
 of decoded pixels on disk (`--cache DIR`), a bounded shuffle buffer and prefetching. Validation
 and test images are decoded once, in order, into a raw pixel file that is read back a batch at
 a time (they are needed several times: every epoch, calibration, export checks).
+
+Keep iterators over these pipelines in function scope: one still alive when the interpreter
+exits deadlocks there (its decode threads wait for the GIL inside `numpy_function` while the
+exiting thread, holding it, waits for them).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -219,7 +224,8 @@ def decode_to_file(
             return reused
     labels: list[np.ndarray] = []
     indices: list[np.ndarray] = []
-    partial = target.with_suffix(".partial")
+    # Per process: workers sharing a cache directory may decode the same split at once.
+    partial = target.with_suffix(f".partial-{os.getpid()}")
     with partial.open("wb") as handle:
         for pixels, label, index in decoder.dataset(split).batch(DECODE_BATCH).prefetch(1):
             handle.write(pixels.numpy().tobytes())
@@ -227,9 +233,11 @@ def decode_to_file(
             indices.append(index.numpy().astype(np.int64))
     kept_labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
     kept_indices = np.concatenate(indices) if indices else np.zeros(0, np.int64)
-    if keep is None:
-        np.savez(target.with_suffix(".npz"), labels=kept_labels, indices=kept_indices)
     partial.replace(target)
+    if keep is None:
+        sidecar = target.with_suffix(f".{os.getpid()}.npz")
+        np.savez(sidecar, labels=kept_labels, indices=kept_indices)
+        sidecar.replace(target.with_suffix(".npz"))  # last: a reader checks the file's size
     return DecodedSplit(target, decoder.shape, kept_labels, kept_indices, keep)
 
 
