@@ -131,8 +131,16 @@ def prepare_multi_worker_fit(
     reductions that fail (`PerReplica` to tensor; "reduction dimension 0"). Build the model's
     training state from a local `batch` instead, and reduce the logs locally: they are the
     metrics' values, whose variables are already aggregated across workers."""
+    import keras
     from keras.src.backend.tensorflow import trainer
 
+    if not hasattr(trainer, "_collective_all_reduce_multi_worker") or not hasattr(
+        model, "_symbolic_build"
+    ):
+        raise TrainingError(
+            f"--distribute multi-worker relies on Keras internals that Keras {keras.__version__} "
+            "does not have (tested with 3.15)"
+        )
     trainer._collective_all_reduce_multi_worker = lambda strategy: False
     with strategy.scope():
         model._symbolic_build(data_batch=batch)
