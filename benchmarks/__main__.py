@@ -1,5 +1,6 @@
 """`python -m benchmarks [--quick] [--soak] [--no-hostile | --hostile-only | --protocols-only |
---runtimes-only | --workers-only | --fairness-only | --client-only] [--out DIR] ...`.
+--runtimes-only | --workers-only | --fairness-only | --client-only | --streaming-only]
+[--out DIR] ...`.
 
 Runs, in order: the raw model in process in TensorFlow and ONNX Runtime side by side, and
 preprocessing; `python -m app` under a concurrency sweep (1 and 8 images per request); the same
@@ -12,6 +13,8 @@ test PNGs by `python -m client tag` against `hey` with 8-image requests (needs `
 hostile-client scenarios (1,000 slow connections, the worst accepted image, SIGTERM under load;
 about 3 minutes, needs `hey`). Writes `<out>/<date>-<host>[-quick][-<part>].{json,md,png}`,
 <part> the `--<part>-only` given.
+`--streaming-only` measures training input instead (benchmarks/streaming.py; no service, no
+model): `<out>/<date>-<host>-streaming-<images>.{json,md}`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import subprocess
@@ -31,7 +35,17 @@ from typing import Any
 
 import httpx
 
-from benchmarks import bulk, fairness, hostile, protocols, report, runtimes, scenarios, workers
+from benchmarks import (
+    bulk,
+    fairness,
+    hostile,
+    protocols,
+    report,
+    runtimes,
+    scenarios,
+    streaming,
+    workers,
+)
 from benchmarks.load import hey_available
 from benchmarks.raw import run_raw, sample_images
 from benchmarks.service import Service
@@ -77,6 +91,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--client-only", action="store_true", help="only the bulk CLI against hey (issue 14)"
     )
     which.add_argument(
+        "--streaming-only",
+        action="store_true",
+        help="only training input: streaming vs in-memory image folders (no service, no model)",
+    )
+    which.add_argument(
         "--runtimes-only",
         action="store_true",
         help="only TensorFlow vs ONNX Runtime: raw model, and the service at 1 and 64 clients",
@@ -84,6 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--client-images", type=int, default=None, help="test PNGs the CLI tags (default 10000)"
     )
+    parser.add_argument(
+        "--streaming-images", type=int, default=100_000, help="photos generated (100,000)"
+    )
+    parser.add_argument("--streaming-size", type=int, default=128, help="model input side (128)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--store", type=Path, default=None, help="default: $TAGGER_MODEL_STORE")
     parser.add_argument("--model", default=os.environ.get("TAGGER_MODEL_NAME", "fashion"))
@@ -238,12 +261,31 @@ async def run_service_parts(
     return results
 
 
+def run_streaming_only(args: argparse.Namespace) -> int:
+    """`--streaming-only`: the training-input benchmark, written as its own result files."""
+    machine = report.machine()
+    started = datetime.now(UTC)
+    results = streaming.run(args.streaming_images, args.streaming_size)
+    results |= {"machine": machine, "started_at": started.isoformat(timespec="seconds")}
+    described = (
+        f"{machine['usable_cores']} cores of {machine['cpu_model']}, {machine['memory_gib']} GiB"
+    )
+    stem = f"{started:%Y-%m-%d}-{machine['host']}-streaming-{args.streaming_images}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(streaming.markdown(results, described))
+    print(args.out / f"{stem}.md")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("httpx", "httpcore"):  # one line per request would slow the load generator
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.streaming_only:
+        return run_streaming_only(args)
     plan = scenarios.QUICK if args.quick else scenarios.FULL
     if args.soak_seconds is not None:
         plan = dataclasses.replace(plan, soak_seconds=args.soak_seconds)

@@ -111,6 +111,14 @@ def _format_metadata(metadata: ModelMetadata, aliases: list[str], path: str) -> 
         f"training     profile {training.profile}, {training.epochs_run} epoch(s), "
         f"{training.seconds:.1f} s, seed {training.seed}",
         f"             {hyper or 'no hyperparameters recorded'}",
+    ]
+    if training.strategy is not None:
+        lines.append(
+            f"             strategy {training.strategy}, {training.replicas} replica(s) on "
+            f"{training.workers} worker(s), global batch {training.global_batch}"
+            + (", balanced class weights" if training.class_weights else "")
+        )
+    lines += [
         f"dataset      {dataset.name} ({dataset.fingerprint[:16]}), splits "
         + ", ".join(f"{split} {count}" for split, count in dataset.splits.items())
         + (f", source {dataset.source}" if dataset.source else ""),

@@ -81,6 +81,14 @@ class TrainingInfo(_Strict):
     epochs_run: int = Field(ge=0)
     seconds: float = Field(ge=0)
     seed: int | None = None
+    # How it ran (None in versions trained before these were recorded): the tf.distribute
+    # strategy ("none", "mirrored", "multi-worker"), replicas over all workers, the batch one
+    # step took over all replicas, and the per-class loss weights (None: unweighted).
+    strategy: str | None = None
+    replicas: int | None = Field(default=None, ge=1)
+    workers: int | None = Field(default=None, ge=1)
+    global_batch: int | None = Field(default=None, ge=1)
+    class_weights: dict[str, float] | None = None
 
 
 class DatasetInfo(_Strict):

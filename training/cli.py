@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import importlib
 import logging
 import os
@@ -16,12 +17,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import get_args
 
 from pydantic import ValidationError
 
 from model_store import ModelStore, ModelStoreError, default_store_root
 from model_store.schema import NAME_PATTERN
-from training.config import TrainConfig
+from training.config import ModelConfig, TrainConfig
+from training.distribute import DEFAULT_TIMEOUT_S
 from training.errors import TrainingError
 
 logger = logging.getLogger("training")
@@ -67,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_store(train)
     train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--batch-size", type=int, help="images per step on each replica")
+    train.add_argument("--patience", type=int, help="epochs without improvement before stopping")
     train.add_argument("--seed", type=int)
     train.add_argument("--train-limit", type=int, help="use at most N training+validation images")
     train.add_argument("--test-limit", type=int, help="evaluate on at most N test images")
@@ -78,6 +82,40 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="mixed_bfloat16 compute (default: as the profile says)",
+    )
+    train.add_argument(
+        "--cache",
+        type=Path,
+        help="image folders: keep decoded pixels in this directory for later epochs and runs",
+    )
+    train.add_argument(
+        "--shuffle-buffer", type=int, help="image folders: decoded images shuffled at once (1000)"
+    )
+    train.add_argument(
+        "--class-weight",
+        choices=["none", "balanced"],
+        help="balanced: weight each class's loss by n / (classes * n_class)",
+    )
+    train.add_argument(
+        "--distribute",
+        choices=["auto", "none", "mirrored", "multi-worker"],
+        help="auto (default): MirroredStrategy on several GPUs; multi-worker reads TF_CONFIG",
+    )
+    train.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="multi-worker: seconds a collective waits for a peer before the run fails (600)",
+    )
+    train.add_argument(
+        "--backbone",
+        choices=list(get_args(ModelConfig.model_fields["backbone"].annotation)),
+        help="cnn (the profile's, from scratch) or a keras.applications backbone",
+    )
+    train.add_argument(
+        "--weights",
+        help="backbone weights: imagenet (Keras downloads them; needs network), none, or a "
+        ".weights.h5 file of the backbone",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train)
@@ -136,6 +174,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     overrides = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
+        "patience": args.patience,
         "seed": args.seed,
         "train_limit": args.train_limit,
         "test_limit": args.test_limit,
@@ -143,8 +182,19 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "color_mode": args.color_mode,
         "mixed_precision": args.mixed_precision,
         "data_dir": args.data,
+        "cache_dir": args.cache,
+        "shuffle_buffer": args.shuffle_buffer,
+        "class_weight": args.class_weight,
+        "distribute": args.distribute,
     }
     values = config.model_dump() | {k: v for k, v in overrides.items() if v is not None}
+    network = {"backbone": args.backbone, "weights": args.weights}
+    values["model"] = values["model"] | {k: v for k, v in network.items() if v is not None}
+    if args.backbone == "cnn" and args.weights is None:
+        values["model"]["weights"] = "none"
+    weights = values["model"]["weights"]
+    if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        raise TrainingError(f"--weights {weights}: no such file (or use imagenet or none)")
     return TrainConfig.model_validate(values)
 
 
@@ -156,12 +206,26 @@ def _train(args: argparse.Namespace) -> int:
         raise TrainingError(f"model name {args.model!r} must match {NAME_PATTERN.pattern}")
     config = _train_config(args)
     store = _store(args)
-    _check_store_writable(store.root)
+    distribution = None
+    if config.distribute == "multi-worker":
+        from training.distribute import make_distribution, read_tf_config
+
+        read_tf_config()  # a clear error before TensorFlow starts
+        # Collective ops must be configured before TensorFlow runs anything (data loading does).
+        distribution = make_distribution(config.distribute, args.worker_timeout)
+    if distribution is None or distribution.is_chief:
+        _check_store_writable(store.root)
     data = load_dataset(config)
 
     from training.pipeline import train_and_publish
 
-    metadata = train_and_publish(config, store, args.model, progress=not args.quiet, data=data)
+    metadata = train_and_publish(
+        config, store, args.model, progress=not args.quiet, data=data, distribution=distribution
+    )
+    if metadata is None:
+        assert distribution is not None
+        print(f"{distribution.describe()}: trained; the chief publishes")
+        return 0
     test = metadata.metrics.test
     version_dir = store.root / metadata.name / str(metadata.version)
     print(f"published {metadata.name} version {metadata.version} to {store.root}")
@@ -170,10 +234,18 @@ def _train(args: argparse.Namespace) -> int:
         f" (before calibration {test.ece_before_calibration or 0:.4f},"
         f" T={test.temperature or 1:.3f})"
     )
+    training = metadata.training
     print(
-        f"  profile {config.profile}: {metadata.training.epochs_run} epochs in "
-        f"{metadata.training.seconds:.0f} s; {time.monotonic() - started:.0f} s in all"
+        f"  profile {config.profile}: {training.epochs_run} epochs in "
+        f"{training.seconds:.0f} s; {time.monotonic() - started:.0f} s in all"
     )
+    print(
+        f"  strategy {training.strategy}, {training.replicas} replica(s), "
+        f"global batch {training.global_batch}"
+        + (", balanced class weights" if training.class_weights else "")
+    )
+    if metadata.dataset.splits.get("skipped"):
+        print(f"  skipped {metadata.dataset.splits['skipped']} unreadable image file(s)")
     if metadata.onnx is not None:
         onnx = metadata.onnx
         print(
@@ -218,7 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        try:
+            return args.handler(args)
+        finally:
+            # Tear down unreferenced tf.data iterators now: one left for interpreter exit can
+            # deadlock there (its decode threads wait for the GIL in numpy_function).
+            gc.collect()
     except ValidationError as exc:
         print(f"error: {_describe(exc)}", file=sys.stderr)
         return 2

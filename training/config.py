@@ -22,7 +22,23 @@ class _Frozen(BaseModel):
 
 
 class ModelConfig(_Frozen):
-    """The CNN (VGG-style blocks) and its optimiser settings."""
+    """The network (today's VGG-style CNN, or a pretrained backbone with a head) and its
+    optimiser settings."""
+
+    # "cnn": the blocks below, from scratch; else a keras.applications backbone under a
+    # logits head (dense_units and the block settings do not apply to it).
+    backbone: Literal[
+        "cnn", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_v2_b0", "resnet50"
+    ] = "cnn"
+    # Backbones: "imagenet" (downloaded by Keras, needs network once), "none" (random) or the
+    # path of a .weights.h5 file holding the backbone's weights.
+    weights: str = "none"
+    # Backbones, two-phase fine-tuning: after `epochs` training the head (backbone frozen when
+    # its weights are pretrained), `fine_tune_epochs` more with the top `fine_tune_fraction` of
+    # the backbone's layers trainable at `fine_tune_learning_rate`.
+    fine_tune_epochs: int = Field(default=0, ge=0)
+    fine_tune_fraction: float = Field(default=0.3, gt=0, le=1)
+    fine_tune_learning_rate: float = Field(default=1e-5, gt=0)
 
     block_filters: tuple[int, ...] = Field(default=(32, 64, 128), min_length=1)
     convs_per_block: int = Field(default=2, ge=1, le=4)
@@ -50,6 +66,19 @@ class ModelConfig(_Frozen):
         if any(width < 1 for width in value):
             raise ValueError(f"block_filters must be positive, got {value}")
         return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("weights must be imagenet, none or a weights file's path")
+        return value
+
+    @model_validator(mode="after")
+    def _weights_need_a_backbone(self) -> ModelConfig:
+        if self.backbone == "cnn" and self.weights != "none":
+            raise ValueError("weights apply to a pretrained backbone; the cnn starts from scratch")
+        return self
 
     @model_validator(mode="after")
     def _mirror_needs_flip_training(self) -> ModelConfig:
@@ -79,6 +108,15 @@ class TrainConfig(_Frozen):
     test_limit: int | None = Field(default=None, ge=1)
     patience: int = Field(default=5, ge=1)  # early stopping on validation accuracy
     mixed_precision: bool = False  # mixed_bfloat16 compute; logits stay float32
+    # Image folders are streamed: decoded pixels pass through a shuffle buffer of this many
+    # images, and are cached on disk in `cache_dir` (reused by later epochs and runs) if set.
+    shuffle_buffer: int = Field(default=1000, ge=1)
+    cache_dir: Path | None = None
+    # "balanced": each class's loss weighted by n / (classes * n_class), for skewed classes.
+    class_weight: Literal["none", "balanced"] = "none"
+    # auto: MirroredStrategy when TensorFlow sees several GPUs, else none; multi-worker reads
+    # TF_CONFIG (MultiWorkerMirroredStrategy).
+    distribute: Literal["auto", "none", "mirrored", "multi-worker"] = "auto"
 
     @field_validator("image_size")
     @classmethod
@@ -90,5 +128,13 @@ class TrainConfig(_Frozen):
     def recipe(self) -> dict[str, object]:
         """The hyperparameters (JSON-ready) that define the model, without data locations."""
         return self.model_dump(
-            mode="json", exclude={"data_dir", "fashion_dir", "train_limit", "test_limit"}
+            mode="json",
+            exclude={
+                "data_dir",
+                "fashion_dir",
+                "train_limit",
+                "test_limit",
+                "cache_dir",
+                "distribute",
+            },
         )

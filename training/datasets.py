@@ -1,24 +1,26 @@
 """Data sets as fixed-seed, stratified train/validation/test splits of uint8 pixels + int labels.
 
 Fashion-MNIST: validation is held out of the 60k training images; the 10k test images are
-only used for the final evaluation. Image folders: one stratified three-way split.
+only used for the final evaluation; all of it in memory. Image folders
+(`training.folder_dataset`): one stratified three-way split of the file list, streamed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from model_store.preprocessing import fashion_mnist_spec
 from model_store.schema import InputSpec, PreprocessingSpec
-from training import fashion, image_folder
+from training import fashion
 from training.config import TrainConfig
-from training.errors import DatasetError
+from training.image_folder import SkipLog
+from training.streaming import DecodedSplit, Decoder, FileSplit, StreamOptions, with_weight
 
 if TYPE_CHECKING:  # TensorFlow is imported only when a pipeline is built: errors come fast
     import tensorflow as tf
@@ -42,6 +44,24 @@ class Split:
     def take(self, positions: np.ndarray) -> Split:
         return Split(self.images[positions], self.labels[positions], self.indices[positions])
 
+    def batches(self, size: int) -> Iterator[np.ndarray]:
+        for start in range(0, len(self), size):
+            yield self.images[start : start + size]
+
+
+# What training reads (files when streamed) and what is evaluated (pixels in order).
+TrainSplit = Split | FileSplit
+EvalSplit = Split | DecodedSplit
+
+
+@dataclass(frozen=True)
+class Streaming:
+    """How a streamed data set's training files are decoded, shuffled and cached; the
+    unreadable files found while training are added to `decoder.skips`."""
+
+    decoder: Decoder
+    options: StreamOptions
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -50,10 +70,22 @@ class Dataset:
     labels: list[str]
     input: InputSpec
     preprocessing: PreprocessingSpec
-    train: Split
-    validation: Split
-    test: Split
-    skipped: int = 0  # unreadable files left out
+    train: TrainSplit
+    validation: EvalSplit
+    test: EvalSplit
+    skipped: int = 0  # unreadable files left out before training
+    streaming: Streaming | None = None  # image folders; None: everything is in memory
+    # Image folders: sha256 over the file contents, labels and splits (the pixels are not
+    # all in memory to hash).
+    content_fingerprint: str | None = None
+
+    @property
+    def train_skips(self) -> SkipLog:
+        return self.streaming.decoder.skips if self.streaming else SkipLog()
+
+    def total_skipped(self) -> int:
+        """Unreadable files: those found before training plus those found while training."""
+        return self.skipped + len(self.train_skips)
 
     def sizes(self) -> dict[str, int]:
         return {name: len(split) for name, split in self.splits()}
@@ -62,9 +94,13 @@ class Dataset:
         return [("train", self.train), ("validation", self.validation), ("test", self.test)]
 
     def fingerprint(self) -> str:
-        """sha256 over the label names and every split's pixels, labels and source positions."""
+        """sha256 over the label names and every split's pixels, labels and source positions
+        (image folders: over the files' contents instead of their pixels)."""
+        if self.content_fingerprint is not None:
+            return self.content_fingerprint
         digest = hashlib.sha256("\n".join(self.labels).encode())
         for name, split in self.splits():
+            assert isinstance(split, Split)
             digest.update(f"{name}:{split.images.shape}".encode())
             digest.update(np.ascontiguousarray(split.images).tobytes())
             digest.update(split.labels.astype("<i8").tobytes())
@@ -90,13 +126,22 @@ def load_dataset(config: TrainConfig, *, test_only: bool = False) -> Dataset:
     """The splits `config` asks for; with `test_only`, train and validation are left empty."""
     if config.data_dir is None:
         return _load_fashion(config, test_only)
-    return _load_folder(config, test_only)
+    from training.folder_dataset import load_folder
+
+    return load_folder(config, test_only)
 
 
 def to_tf_dataset(
-    split: Split, batch_size: int, *, shuffle: bool, seed: int, repeat: bool = False
+    split: Split,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    repeat: bool = False,
+    class_weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """A batched, prefetched `(pixels uint8, label int32)` pipeline; shuffled with `seed`.
+    """A batched, prefetched `(pixels uint8, label int32[, weight])` pipeline; shuffled with
+    `seed`; with `class_weights` each example carries its class's loss weight.
 
     With `repeat` it never ends (a fresh shuffle each pass), so one iterator serves every
     epoch: tearing down a shuffled, prefetched iterator at each epoch end blocked for 10-30 s
@@ -109,10 +154,13 @@ def to_tf_dataset(
         data = data.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         data = data.repeat()
+    if class_weights is not None:
+        table = tf.constant(class_weights, tf.float32)
+        data = data.map(with_weight(table))
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _empty(shape: InputSpec) -> Split:
+def empty_split(shape: InputSpec) -> Split:
     images = np.zeros((0, shape.height, shape.width, shape.channels), dtype=np.uint8)
     return Split(images, np.zeros(0, np.int64), np.zeros(0, np.int64))
 
@@ -127,7 +175,7 @@ def _load_fashion(config: TrainConfig, test_only: bool) -> Dataset:
     shape = InputSpec(height=28, width=28, channels=1)
     images, labels = fashion.load_part(directory, "t10k")
     test = _limit(Split(images, labels, np.arange(len(labels))), config.test_limit)
-    train = validation = _empty(shape)
+    train = validation = empty_split(shape)
     if not test_only:
         images, labels = fashion.load_part(directory, "train")
         pool = Split(images, labels, np.arange(len(labels)))
@@ -147,59 +195,3 @@ def _load_fashion(config: TrainConfig, test_only: bool) -> Dataset:
         validation=validation,
         test=test,
     )
-
-
-def _load_folder(config: TrainConfig, test_only: bool) -> Dataset:
-    root = Path(config.data_dir or ".")
-    classes, paths, labels = image_folder.scan(root)
-    height, width = config.image_size
-    shape = InputSpec(height=height, width=width, channels=1 if config.color_mode == "L" else 3)
-    spec = PreprocessingSpec(color_mode=config.color_mode)
-    rng = np.random.default_rng(config.seed)
-    rest, test_pos = stratified_split(labels, config.test_fraction, rng)
-    train_pos, val_pos = stratified_split(labels[rest], config.validation_fraction, rng)
-    wanted = {"test": test_pos}
-    if not test_only:
-        wanted.update(train=rest[train_pos], validation=rest[val_pos])
-    splits: dict[str, Split] = {}
-    skipped = 0
-    for name, positions in wanted.items():
-        pixels, readable = image_folder.decode([paths[i] for i in positions], spec, shape)
-        skipped += len(positions) - len(readable)
-        splits[name] = Split(pixels, labels[positions][readable], positions[readable])
-    if skipped:
-        logger.warning("skipped %d unreadable image file(s) in %s", skipped, root)
-    _check_folder(root, classes, splits, skipped, test_only)
-    test = _limit(splits["test"], config.test_limit)
-    return Dataset(
-        name=root.resolve().name or "images",
-        source=str(root.resolve()),
-        labels=classes,
-        input=shape,
-        preprocessing=spec,
-        train=splits.get("train", _empty(shape)),
-        validation=splits.get("validation", _empty(shape)),
-        test=test,
-        skipped=skipped,
-    )
-
-
-def _check_folder(
-    root: Path, classes: list[str], splits: dict[str, Split], skipped: int, test_only: bool
-) -> None:
-    readable = sum(len(split) for split in splits.values())
-    if readable == 0:
-        raise DatasetError(f"no readable images in {root} ({skipped} file(s) could not be decoded)")
-    if test_only:
-        return
-    present = np.unique(np.concatenate([split.labels for split in splits.values()]))
-    missing = [classes[i] for i in range(len(classes)) if i not in present]
-    if missing:
-        names = ", ".join(missing)
-        raise DatasetError(f"class folder(s) {names} in {root} have no readable images")
-    small = [name for name, split in splits.items() if len(split) == 0]
-    if small:
-        raise DatasetError(
-            f"too few readable images in {root} ({readable}) to hold out a "
-            f"{' and '.join(small)} set; add images (a few per class at least)"
-        )

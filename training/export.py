@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from model_store.schema import InputSpec
 from model_store.signature import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
+from training.batches import BatchSource, iterate_batches
 
 
 class CalibratedClassifier(tf.Module):
@@ -55,10 +56,12 @@ def load_signature(directory: Path) -> tf.types.experimental.ConcreteFunction:
 
 
 def run_signature(
-    signature: tf.types.experimental.ConcreteFunction, images: np.ndarray, batch_size: int = 500
+    signature: tf.types.experimental.ConcreteFunction,
+    images: np.ndarray | BatchSource,
+    batch_size: int = 500,
 ) -> np.ndarray:
     """Probabilities float32 `[N, classes]` from a serving signature, in batches."""
-    batches = (images[start : start + batch_size] for start in range(0, len(images), batch_size))
+    batches = iterate_batches(images, batch_size)
     outputs = [
         signature(**{INPUT_NAME: tf.constant(batch)})[OUTPUT_NAME].numpy() for batch in batches
     ]

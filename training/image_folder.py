@@ -1,16 +1,20 @@
-"""Image folders: one sub-folder per class, decoded through the shared preprocessing spec."""
+"""Image folders: one sub-folder per class; a cheap survey of the files (content hash, header
+check) and the one per-file decode every path uses (the shared preprocessing spec)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from model_store.preprocessing import ImageError, preprocess_file
+from model_store.preprocessing import ImageError, open_image, preprocess_file
 from model_store.schema import InputSpec, PreprocessingSpec
 from training.errors import DatasetError
 
@@ -55,25 +59,63 @@ def scan(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
     return classes, paths, np.asarray(labels, dtype=np.int64)
 
 
-def decode(
-    paths: Sequence[Path], spec: PreprocessingSpec, shape: InputSpec
-) -> tuple[np.ndarray, np.ndarray]:
-    """Preprocess each file to model pixels: `(pixels [M, H, W, C], positions in paths of the M
-    readable ones)`; unreadable files are skipped with a warning."""
-    pixels = np.zeros((len(paths), shape.height, shape.width, shape.channels), dtype=np.uint8)
-    ok = np.zeros(len(paths), dtype=bool)
+@dataclass(frozen=True)
+class Survey:
+    """Per file: sha256 of its bytes (empty when it could not be read) and whether its header
+    parses; no pixel is decoded."""
+
+    digests: list[str]
+    readable: np.ndarray  # bool per path
+
+
+def survey(paths: Sequence[Path]) -> Survey:
+    """Read every file once (in parallel threads): its content hash and a header check."""
+    digests = [""] * len(paths)
+    readable = np.zeros(len(paths), dtype=bool)
 
     def one(position: int) -> None:
         try:
-            pixels[position] = preprocess_file(paths[position], spec, shape)
-            ok[position] = True
+            data = Path(paths[position]).read_bytes()
+            digests[position] = hashlib.sha256(data).hexdigest()
+            open_image(data)
+            readable[position] = True
         except (ImageError, OSError) as exc:
             logger.warning("skipping unreadable image %s: %s", paths[position], exc)
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         list(pool.map(one, range(len(paths))))
-    readable = np.flatnonzero(ok)
-    return pixels[readable], readable
+    return Survey(digests, readable)
+
+
+@dataclass
+class SkipLog:
+    """The files a decode pass could not turn into pixels (thread-safe; tf.data calls the
+    decoder from several threads)."""
+
+    paths: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, path: str) -> None:
+        with self._lock:
+            self.paths.add(path)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.paths)
+
+
+def decode_one(
+    path: str, spec: PreprocessingSpec, shape: InputSpec, skips: SkipLog
+) -> tuple[np.ndarray, bool]:
+    """`(model pixels, True)` for a readable file; zeros and False (logged, recorded in `skips`)
+    for one that is not. The same `preprocess_file` the service's `preprocess_bytes` is."""
+    try:
+        return preprocess_file(Path(path), spec, shape), True
+    except (ImageError, OSError) as exc:
+        if path not in skips.paths:
+            logger.warning("skipping unreadable image %s: %s", path, exc)
+        skips.add(path)
+        return np.zeros((shape.height, shape.width, shape.channels), dtype=np.uint8), False
 
 
 def _hidden(path: Path) -> bool:

@@ -26,14 +26,32 @@ def make_model(
     *,
     seed: int = 0,
     dtype_policy: str | None = None,
+    load_weights: bool = True,
 ) -> keras.Model:
-    """VGG-style blocks (Conv-BN-ReLU x n, MaxPool, Dropout), then GAP or Flatten and Dense.
+    """VGG-style blocks (Conv-BN-ReLU x n, MaxPool, Dropout), then GAP or Flatten and Dense;
+    or, with `config.backbone`, a pretrained network under a logits head
+    (`training.backbones`; `load_weights=False` skips loading its weights).
 
     `dtype_policy` (e.g. "mixed_bfloat16") applies to the convolutional body and head; the
     rescaling, augmentation and the logits stay float32.
     """
     seeds = iter(range(seed * 1000, seed * 1000 + 1000))
     policy = dtype_policy or "float32"
+    if config.backbone != "cnn":
+        from training.backbones import make_backbone_model
+
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            return make_backbone_model(
+                config,
+                input,
+                num_classes,
+                lambda x: _augment(x, config, seeds),
+                load_weights=load_weights,
+            )
+        finally:
+            keras.config.set_dtype_policy(previous)
 
     def kernel() -> keras.initializers.Initializer:
         return keras.initializers.HeNormal(seed=next(seeds))

@@ -29,12 +29,13 @@ from model_store import (
 from model_store.schema import EVALUATION_DIR
 from training.calibration import expected_calibration_error, fit_temperature, softmax
 from training.config import TrainConfig, default_fashion_dir
-from training.datasets import Dataset, Split, load_dataset
+from training.datasets import Dataset, EvalSplit, load_dataset
+from training.distribute import Distribution
 from training.errors import TrainingError
 from training.evaluation import REPORT_JSON, write_evaluation
 from training.export import export_saved_model, load_signature, run_signature
 from training.onnx_export import export_onnx
-from training.train import fit, predict_logits
+from training.train import TrainResult, fit, predict_logits
 
 logger = logging.getLogger(__name__)
 
@@ -46,23 +47,41 @@ def train_and_publish(
     *,
     progress: bool = True,
     data: Dataset | None = None,
-) -> ModelMetadata:
+    distribution: Distribution | None = None,
+) -> ModelMetadata | None:
     """Train `config` on its data set and publish the result as `model_name`'s next version.
 
     `data` is the already loaded `load_dataset(config)`, when the caller checked it first.
+    Under a multi-worker `distribution` every worker trains and only the chief evaluates and
+    publishes; the others return None.
     """
     data = data if data is not None else load_dataset(config)
     logger.info("data set %s: %s (fingerprint %s)", data.name, data.sizes(), data.fingerprint())
-    result = fit(config, data, verbose="auto" if progress else 0)
-    val_logits = predict_logits(result.model, data.validation.images)
+    result = fit(config, data, verbose="auto" if progress else 0, distribution=distribution)
+    if not result.distribution.is_chief:
+        logger.info("%s: training done; the chief publishes", result.distribution.describe())
+        return None
+    return publish_trained(config, store, model_name, data, result)
+
+
+def publish_trained(
+    config: TrainConfig, store: ModelStore, model_name: str, data: Dataset, result: TrainResult
+) -> ModelMetadata:
+    """Calibrate, export, check and evaluate a fitted model, and publish it (on the chief)."""
+    if data.train_skips.paths:
+        logger.warning(
+            "skipped %d image file(s) whose pixels did not decode while training",
+            len(data.train_skips),
+        )
+    val_logits = predict_logits(result.model, data.validation)
     temperature = fit_temperature(val_logits, data.validation.labels)
     logger.info("temperature fitted on %d validation images: %.4f", len(val_logits), temperature)
-    test_logits = predict_logits(result.model, data.test.images)
+    test_logits = predict_logits(result.model, data.test)
     with store.staging(model_name) as staged:
         export_saved_model(result.model, staged, temperature, data.input)
         signature = load_signature(staged)
-        probabilities = run_signature(signature, data.test.images)
-        onnx = export_onnx(staged, signature, data.test.images, probabilities)
+        probabilities = run_signature(signature, data.test)
+        onnx = export_onnx(staged, signature, data.test, probabilities)
         test_metrics = write_evaluation(
             staged / EVALUATION_DIR,
             labels=data.test.labels,
@@ -89,6 +108,7 @@ def train_and_publish(
                 epochs_run=result.epochs_run,
                 seconds=round(result.seconds, 2),
                 seed=config.seed,
+                **_run_info(result, data),
             ),
             dataset=_dataset_info(data),
             versions=LibraryVersions(
@@ -114,7 +134,7 @@ def evaluate_version(
     config = _recorded_config(metadata, data_dir)
     data = load_dataset(config, test_only=True)
     _check_same_test_set(metadata, data)
-    probabilities = run_signature(load_signature(version_dir), data.test.images)
+    probabilities = run_signature(load_signature(version_dir), data.test)
     temperature = metadata.metrics.test.temperature or 1.0
     # softmax(T * log p) recovers softmax(logits): the exported graph divides logits by T.
     uncalibrated = softmax(np.log(np.clip(probabilities, 1e-30, 1.0)), 1.0 / temperature)
@@ -182,7 +202,23 @@ def _recorded_history(report: Path) -> dict[str, list[float]]:
     return history if isinstance(history, dict) else {}
 
 
-def _validation_metrics(logits: np.ndarray, split: Split, temperature: float) -> dict[str, float]:
+def _run_info(result: TrainResult, data: Dataset) -> dict[str, object]:
+    """How the run was distributed, and the class weights it trained with."""
+    weights = result.class_weights
+    return {
+        "strategy": result.distribution.name,
+        "replicas": result.distribution.replicas,
+        "workers": result.distribution.workers,
+        "global_batch": result.global_batch,
+        "class_weights": None
+        if weights is None
+        else {name: round(float(w), 6) for name, w in zip(data.labels, weights, strict=True)},
+    }
+
+
+def _validation_metrics(
+    logits: np.ndarray, split: EvalSplit, temperature: float
+) -> dict[str, float]:
     if len(split) == 0:
         return {}
     calibrated = softmax(logits, temperature)
@@ -196,8 +232,9 @@ def _validation_metrics(logits: np.ndarray, split: Split, temperature: float) ->
 
 def _dataset_info(data: Dataset) -> DatasetInfo:
     splits = data.sizes()
-    if data.skipped:
-        splits["skipped"] = data.skipped
+    splits["train"] -= len(data.train_skips)  # files whose pixels did not decode in training
+    if data.total_skipped():
+        splits["skipped"] = data.total_skipped()
     return DatasetInfo(
         name=data.name, fingerprint=data.fingerprint(), splits=splits, source=data.source
     )

@@ -203,6 +203,45 @@ def test_training_job_writes_the_same_store() -> None:
     assert len(claims) == 1
 
 
+def test_multi_worker_training_job_gives_each_pod_its_tf_config() -> None:
+    docs = _load_all(K8S / "optional" / "job-train-multiworker.yaml")
+    (service,) = [doc for doc in docs if doc["kind"] == "Service"]
+    (job,) = [doc for doc in docs if doc["kind"] == "Job"]
+    spec, pod = job["spec"], job["spec"]["template"]["spec"]
+    assert spec["completionMode"] == "Indexed" and spec["backoffLimit"] == 0
+    assert (
+        service["spec"]["clusterIP"] == "None" and pod["subdomain"] == service["metadata"]["name"]
+    )
+    assert service["spec"]["selector"] == {"batch.kubernetes.io/job-name": job["metadata"]["name"]}
+    (trainer,) = pod["containers"]
+    env = {item["name"]: item.get("value") for item in trainer["env"]}
+    assert int(env["WORKERS"]) == spec["completions"] == spec["parallelism"]
+    assert env["JOB_NAME"] == job["metadata"]["name"] and env["SERVICE"] == pod["subdomain"]
+    assert trainer["ports"][0]["containerPort"] == int(env["PORT"])
+    script = trainer["args"][0]
+    assert "--distribute multi-worker" in script and "--store /models" in script
+    # Run the pod's script with `exec python -m training train` swapped for printing TF_CONFIG.
+    printing = script.replace("exec python -m training train", 'printf %s "$TF_CONFIG"; exit 0; :')
+    for index in range(spec["completions"]):
+        variables = {**env, "JOB_COMPLETION_INDEX": str(index), "TAGGER_MODEL_NAME": "m"}
+        out = subprocess.run(
+            ["sh", "-c", printing], env=variables, capture_output=True, text=True, check=True
+        ).stdout
+        config = json.loads(out)
+        assert config["task"] == {"type": "worker", "index": index}
+        assert config["cluster"]["worker"] == [
+            f"{job['metadata']['name']}-{i}.{service['metadata']['name']}:2222"
+            for i in range(spec["completions"])
+        ]
+    mounts = {mount["mountPath"] for mount in trainer["volumeMounts"]}
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert {"/models", "/data", "/cache"} <= mounts and "cnn-tagger-models" in claims
+
+
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
 def test_kustomize_builds_cpu_and_gpu_variants() -> None:
     def build(directory: str) -> list[dict[str, Any]]:

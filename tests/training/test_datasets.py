@@ -105,14 +105,15 @@ def test_image_folder_decodes_splits_and_skips_corrupt_files(tmp_path: Path) -> 
     assert data.labels == ["circle", "square", "stripes"]
     assert data.skipped == 1
     assert sum(data.sizes().values()) == 60
-    assert data.train.images.shape[1:] == (32, 24, 3)
+    first = next(data.validation.batches(4))
+    assert first.shape == (4, 32, 24, 3) and first.dtype == np.uint8
     assert data.input.height == 32 and data.input.width == 24 and data.input.channels == 3
     assert data.preprocessing.color_mode == "RGB"
     for split in (data.train, data.validation, data.test):
         assert set(split.labels) == {0, 1, 2}
     assert load_dataset(config).fingerprint() == data.fingerprint()
     grey = load_dataset(config.model_copy(update={"color_mode": "L", "image_size": (28, 28)}))
-    assert grey.train.images.shape[1:] == (28, 28, 1)
+    assert next(grey.test.batches(2)).shape == (2, 28, 28, 1)
 
 
 @pytest.mark.parametrize(
