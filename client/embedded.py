@@ -9,7 +9,6 @@ install (`pip install cnn-tagger`); the HTTP client does not.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +25,7 @@ from app.core.servable import load_and_warm
 from app.metrics import Metrics
 from client.errors import ImageRejected, RequestRejected, TaggerError
 from client.images import ImageInput, UnreadableInput, encode
+from client.loop_thread import LoopThread
 from client.results import ImageResult, Prediction
 from model_store.errors import ModelStoreError
 from model_store.store import ModelStore
@@ -43,10 +43,7 @@ class Tagger:
         self.batch_size = batch_size
         self._metrics = Metrics()  # a private registry: nothing is exported from here
         self._executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tagger-decode")
-        self._thread.daemon = True
-        self._thread.start()
+        self._runner = LoopThread("tagger-decode")
 
         async def budget() -> DecodeBudget:
             return DecodeBudget(settings.max_decode_bytes)
@@ -96,15 +93,13 @@ class Tagger:
         self.close()
 
     def close(self) -> None:
-        if self._loop.is_closed():
+        if self._runner.closed:
             return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        self._runner.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _call(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+        return self._runner.run(work)
 
     def classify(self, images: Iterable[ImageInput], top_k: int = 5) -> list[ImageResult]:
         """One result per image, in order, as the service would answer it; an image the service

@@ -12,7 +12,6 @@ image still gets its labels.
 from __future__ import annotations
 
 import asyncio
-import threading
 import urllib.request
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ import httpx
 from client.errors import ImageRejected
 from client.images import Encoded, ImageInput, UnreadableInput, encode
 from client.limiter import AdaptiveLimit
+from client.loop_thread import LoopThread
 from client.protocol import (
     LIMITS_PATH,
     RETRY_STATUSES,
@@ -251,10 +251,7 @@ class TaggerClient:
     a private event loop thread, so it works from any thread, inside an event loop or not."""
 
     def __init__(self, url: str, api_key: str | None = None, **options: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tagger-client")
-        self._thread.daemon = True
-        self._thread.start()
+        self._runner = LoopThread("tagger-client")
 
         async def build() -> AsyncTaggerClient:
             return AsyncTaggerClient(url, api_key, **options)
@@ -263,7 +260,7 @@ class TaggerClient:
         self.url = self._client.url
 
     def _call(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
+        return self._runner.run(work)
 
     def __enter__(self) -> TaggerClient:
         return self
@@ -272,12 +269,10 @@ class TaggerClient:
         self.close()
 
     def close(self) -> None:
-        if self._loop.is_closed():
+        if self._runner.closed:
             return
         self._call(self._client.aclose())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        self._runner.close()
 
     def limits(self) -> Limits:
         return self._call(self._client.limits())

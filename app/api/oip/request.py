@@ -262,11 +262,7 @@ def _parse_input(
     budget: _ElementBudget,
     expected: Mapping[str, Collection[str]] | None,
 ) -> InputTensor:
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"inputs[{position}] must be an object", "malformed_request")
-    name = raw.get("name")
-    if not isinstance(name, str):
-        raise InvalidInput(f"inputs[{position}]: 'name' must be a string", "malformed_request")
+    name = _tensor_name(raw, f"inputs[{position}]")
     label = f"input '{name}'"
     datatype = parse_datatype(raw.get("datatype"), label)
     if expected is not None:
@@ -304,12 +300,18 @@ def _parse_input(
     return InputTensor(name, datatype.name, shape, parameters, data)
 
 
-def _parse_output(raw: Any, position: int) -> RequestedOutput:
+def _tensor_name(raw: Any, where: str) -> str:
+    """The `name` of one entry of `inputs` or `outputs` (`where`), which must be an object."""
     if not isinstance(raw, dict):
-        raise InvalidInput(f"outputs[{position}] must be an object", "malformed_request")
+        raise InvalidInput(f"{where} must be an object", "malformed_request")
     name = raw.get("name")
     if not isinstance(name, str):
-        raise InvalidInput(f"outputs[{position}]: 'name' must be a string", "malformed_request")
+        raise InvalidInput(f"{where}: 'name' must be a string", "malformed_request")
+    return name
+
+
+def _parse_output(raw: Any, position: int) -> RequestedOutput:
+    name = _tensor_name(raw, f"outputs[{position}]")
     label = f"output '{name}'"
     parameters = _parameters(raw, label)
     if "shared_memory_region" in parameters:
