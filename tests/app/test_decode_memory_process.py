@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,15 +17,11 @@ import httpx
 import image_bombs
 from app_helpers import Evaluated, encode
 
+from benchmarks.service import free_port
+
 URL = "/v1/models/fashion/classify"
 MIB = 1 << 20
 SIDE = 5854  # the largest square RGBA PNG the default TAGGER_MAX_DECODE_BYTES accepts
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rss(pid: int) -> int:
@@ -60,7 +55,7 @@ async def _clients(url: str, data: bytes, clients: int, rounds: int) -> list[int
 def test_four_clients_of_the_worst_accepted_image_raise_rss_by_under_300_mb(
     shared_root: Path, evaluated: Evaluated
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TAGGER_HOST": "127.0.0.1",

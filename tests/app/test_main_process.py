@@ -44,15 +44,7 @@ def test_python_m_app_serves_logs_json_and_stops_cleanly_on_sigterm(
 
 
 def test_python_m_app_rejects_bad_settings_with_a_clear_message() -> None:
-    env = {**os.environ, "TAGGER_MAX_BATCH_SIZE": "64", "TAGGER_MAX_QUEUE": "8"}
-    result = subprocess.run(
-        [sys.executable, "-m", "app"],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_with(TAGGER_MAX_BATCH_SIZE="64", TAGGER_MAX_QUEUE="8")
     assert result.returncode == 2
     assert "TAGGER_MAX_QUEUE (8) must be at least TAGGER_MAX_BATCH_SIZE (64)" in result.stderr
 
@@ -90,16 +82,20 @@ def test_sigterm_under_keep_alive_load_answers_every_request_that_reached_the_se
 
 
 def test_python_m_app_refuses_the_one_model_and_several_model_settings_together() -> None:
-    env = {**os.environ, "TAGGER_MODEL_NAME": "fashion", "TAGGER_MODELS": "fashion,colours"}
-    result = subprocess.run(
-        [sys.executable, "-m", "app"],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_with(TAGGER_MODEL_NAME="fashion", TAGGER_MODELS="fashion,colours")
     assert result.returncode == 2
     assert "TAGGER_MODEL_NAME (serve one model) cannot be combined with TAGGER_MODELS" in (
         result.stderr
+    )
+
+
+def _run_with(**settings: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app` with these settings, to its exit (a refusal exits at once)."""
+    return subprocess.run(
+        [sys.executable, "-m", "app"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **settings},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )

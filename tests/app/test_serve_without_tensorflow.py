@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 from app_helpers import Evaluated, encode, republish_with_onnx
 
+from benchmarks.service import free_port
 from model_store import ModelStore
 
 pytestmark = pytest.mark.slow
@@ -77,17 +77,11 @@ def serve_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def _serve(python: Path, store: Path, log: Path) -> Iterator[str]:
     """`python -m app` from the venv on a free loopback port, once /readyz answers 200; run
     outside the checkout, so the installed packages are what it imports."""
-    port = _free_port()
+    port = free_port()
     env = _clean_env(
         TAGGER_HOST="127.0.0.1",
         TAGGER_PORT=str(port),

@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
-from live_helpers import READY_TIMEOUT_S, LiveService, free_port, stop, wait_for
+from live_helpers import READY_TIMEOUT_S, LiveService, stop, wait_for
 from PIL import Image
+
+from benchmarks.service import free_port
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from live_helpers import free_port, stop, wait_for
+from live_helpers import stop, wait_for
+
+from benchmarks.service import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
