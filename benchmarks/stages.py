@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks import protocols
+from benchmarks import protocols, stats
 from benchmarks.raw import sample_images
 from benchmarks.service import child_pids, free_port, process_cpu_seconds
 from benchmarks.tables import fmt, table
@@ -112,8 +112,8 @@ def measure(app_dir: Path, store: Path, model: str, workers: int, seconds: float
             hey = ["hey", "-c", "64", "-m", "POST", "-T", request.content_type, "-D", str(body)]
             url = base + request.path
             subprocess.run([*hey, "-z", "2s", url], capture_output=True, check=True)  # warm-up
-            pids = [server.pid, *child_pids(server.pid)] if workers > 1 else [server.pid]
-            pids = [p for p in pids if p != server.pid] or pids  # workers, not the supervisor
+            # The processes that serve: the workers, not their supervisor.
+            pids = child_pids(server.pid) if workers > 1 else [server.pid]
             load = subprocess.Popen([*hey, "-z", f"{seconds + 2:g}s", url], stdout=subprocess.PIPE,
                                     text=True)  # fmt: skip
             time.sleep(1.0)
@@ -141,8 +141,6 @@ def measure(app_dir: Path, store: Path, model: str, workers: int, seconds: float
 
 
 def _answered(base: str) -> float:
-    from benchmarks import stats
-
     snapshot = stats.parse_metrics(httpx.get(f"{base}/metrics", timeout=10).text)
     return stats.metric_total(snapshot, "tagger_requests_total", status="200")
 

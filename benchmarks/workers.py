@@ -162,7 +162,10 @@ def summarise(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def verdicts(rows: Sequence[Mapping[str, Any]], cores: int) -> list[dict[str, Any]]:
     """Issue 16's targets for N = cores workers (a missing row is not met)."""
     row = next((r for r in rows if r["workers"] == cores), None)
-    value = lambda key: math.nan if row is None else float(row[key])  # noqa: E731
+
+    def value(key: str) -> float:
+        return math.nan if row is None else float(row[key])
+
     fraction, rate, p99 = (
         value("fraction_of_ceiling"),
         value("service_requests_per_s"),
