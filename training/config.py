@@ -87,6 +87,12 @@ class ModelConfig(_Frozen):
         return self
 
 
+# Where a run's data is, how much of it, and how the run is spread: not part of the recipe.
+RUN_FIELDS = frozenset(
+    {"data_dir", "fashion_dir", "train_limit", "test_limit", "cache_dir", "distribute"}
+)
+
+
 class TrainConfig(_Frozen):
     """One training run: profile recipe plus where the data is and how much of it to use."""
 
@@ -127,14 +133,4 @@ class TrainConfig(_Frozen):
 
     def recipe(self) -> dict[str, object]:
         """The hyperparameters (JSON-ready) that define the model, without data locations."""
-        return self.model_dump(
-            mode="json",
-            exclude={
-                "data_dir",
-                "fashion_dir",
-                "train_limit",
-                "test_limit",
-                "cache_dir",
-                "distribute",
-            },
-        )
+        return self.model_dump(mode="json", exclude=set(RUN_FIELDS))

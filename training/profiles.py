@@ -15,22 +15,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from training.config import ModelConfig, TrainConfig
+from training.config import RUN_FIELDS, ModelConfig, TrainConfig
 from training.errors import ProfileError
 
 logger = logging.getLogger(__name__)
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_NOT_RECIPE = {
-    "profile",
-    "data_dir",
-    "fashion_dir",
-    "train_limit",
-    "test_limit",
-    "cache_dir",
-    "distribute",
-}
+_NOT_RECIPE = RUN_FIELDS | {"profile"}
 
 BUILTIN_PROFILES: dict[str, TrainConfig] = {
     # Seconds: for tests and smoke runs (one epoch of a very small net).
