@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -105,19 +105,23 @@ class Health(BaseModel):
     status: str = Field(examples=["ok"])
 
 
+# The fallback fields, alike in a model's readiness and in the one-model form's top level.
+_FALLBACK = "true while an older version is served because target_version failed to load"
+FallbackFlag = Annotated[bool, Field(description=_FALLBACK)]
+TargetVersion = Annotated[
+    int | None, Field(description="the version the alias (or latest) points at")
+]
+FallbackReason = Annotated[str | None, Field(description="why target_version failed")]
+
+
 class ModelReadiness(BaseModel):
     """What one model serves, and whether it stands in for a version that failed to load."""
 
     model: str
     version: int
-    fallback: bool = Field(
-        default=False,
-        description="true while an older version is served because target_version failed to load",
-    )
-    target_version: int | None = Field(
-        default=None, description="the version the alias (or latest) points at"
-    )
-    fallback_reason: str | None = Field(default=None, description="why target_version failed")
+    fallback: FallbackFlag = False
+    target_version: TargetVersion = None
+    fallback_reason: FallbackReason = None
 
 
 class Readiness(BaseModel):
@@ -127,14 +131,9 @@ class Readiness(BaseModel):
     status: str = Field(examples=["ready"])
     model: str | None = Field(default=None, description="the one model served (one-model form)")
     version: int | None = Field(default=None, description="its served version (one-model form)")
-    fallback: bool = Field(
-        default=False,
-        description="true while an older version is served because target_version failed to load",
-    )
-    target_version: int | None = Field(
-        default=None, description="the version the alias (or latest) points at"
-    )
-    fallback_reason: str | None = Field(default=None, description="why target_version failed")
+    fallback: FallbackFlag = False
+    target_version: TargetVersion = None
+    fallback_reason: FallbackReason = None
     models: list[ModelReadiness] | None = Field(
         default=None, description="each served model (several-model form)"
     )
