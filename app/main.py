@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from app.api.admission import Admission, AdmissionMiddleware
 from app.api.auth import require_api_key
+from app.api.classify_fast_path import ClassifyFastPath
 from app.api.errors import install_error_handlers
 from app.api.oip import errors as oip_errors
 from app.api.oip import routes as oip
@@ -125,7 +126,9 @@ def create_app(
     app.state.samples = SampleImages(settings.fashion_mnist_dir)
     app.state.admission = admission
     install_error_handlers(app, {"/v2": oip_errors.STYLE})
-    # Added first, so it runs inside RequestContextMiddleware (request id, metrics, log).
+    # Innermost: answers the usual classify request once admission has taken it in.
+    app.add_middleware(ClassifyFastPath, core=app.state.core, routes=classify.router.routes)
+    # Added before RequestContextMiddleware, so it runs inside it (request id, metrics, log).
     app.add_middleware(
         AdmissionMiddleware,
         admission=admission,

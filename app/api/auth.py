@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Request, Security
@@ -45,3 +46,23 @@ async def require_api_key(
     expected = settings.api_key.get_secret_value().encode()
     if not all(hmac.compare_digest(key.encode(), expected) for key in presented):
         raise ApiError(401, "unauthorized", "invalid API key", _CHALLENGE)
+
+
+def presents_api_key(headers: Iterable[tuple[bytes, bytes]], key: bytes) -> bool:
+    """True when raw ASGI `headers` send `key` in every credential header they hold (`Bearer`
+    or `X-API-Key`, each once) and hold at least one: the usual case, checked without FastAPI's
+    security classes. False leaves the request to `require_api_key`, which names the problem."""
+    seen: set[bytes] = set()
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, credentials = value.partition(b" ")
+            if scheme.lower() != b"bearer":
+                return False
+        elif name == b"x-api-key":
+            credentials = value
+        else:
+            continue
+        if name in seen or not hmac.compare_digest(credentials, key):
+            return False
+        seen.add(name)
+    return bool(seen)

@@ -151,9 +151,17 @@ def error_response(
     return error_json(request.scope, status, code, message, headers)
 
 
+def api_error_response(request: Request, exc: ApiError | ServingError) -> JSONResponse:
+    """The response to an edge refusal or a serving-core error (what the handlers answer)."""
+    if isinstance(exc, ApiError):
+        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+    status, headers = serving_status(exc)
+    return error_response(request, status, exc.code, exc.message, headers)
+
+
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+    return api_error_response(request, exc)
 
 
 def serving_status(exc: ServingError) -> tuple[int, dict[str, str]]:
@@ -173,8 +181,7 @@ def serving_status(exc: ServingError) -> tuple[int, dict[str, str]]:
 
 async def _serving_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServingError)
-    status, headers = serving_status(exc)
-    return error_response(request, status, exc.code, exc.message, headers)
+    return api_error_response(request, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ from app.api.openapi import MAX_ITEMS_SETTING, MAXIMUM_IS_LABEL_COUNT
 from app.api.routes.params import AliasName, ModelName, VersionNumber, reject_encoded_slash
 from app.api.schemas import ClassifyResponse, error_responses
 from app.api.uploads import read_uploads
+from app.core.decoding import Upload
 from app.core.inference import Answer, Core
 
 router = APIRouter(
@@ -110,6 +111,19 @@ async def classify_alias(
 async def _classify(
     request: Request, core: Core, model: str, ref: int | str | None, top_k: int
 ) -> Response:
+    return await answer_classify(request, core, model, ref, top_k)
+
+
+async def answer_classify(
+    request: Request,
+    core: Core,
+    model: str,
+    ref: int | str | None,
+    top_k: int,
+    uploads: list[Upload] | None = None,
+) -> JSONResponse:
+    """The classify answer, from `uploads` when the caller has read them already
+    (app.api.classify_fast_path), else from the request's body."""
     # Requests past TAGGER_MAX_IN_FLIGHT_REQUESTS never get here (app.api.admission refuses them).
     deadline = core.deadline()
     servable = await core.servable(model, ref)
@@ -120,7 +134,8 @@ async def _classify(
             "invalid_top_k",
             f"top_k must be between 1 and {len(labels)} (the number of labels); got {top_k}",
         )
-    uploads = await read_uploads(request, core.settings, core.metrics)
+    if uploads is None:
+        uploads = await read_uploads(request, core.settings, core.metrics)
     request.state.images = len(uploads)
     answer = await core.classify_encoded(
         model,

@@ -1,0 +1,134 @@
+"""The classify routes' usual request, answered without FastAPI's routing and injection.
+
+A well-formed classify request (POST, valid names, at most a plain `top_k`, the API key when one
+is set, a raw image body or a plain multipart body of `file` parts) costs the service about as
+much in FastAPI's layers (exception wrappers, routing, dependency solving, parameter
+validation) as in decoding and running its image. `ClassifyFastPath` sits inside admission
+(app.api.admission, which has matched the route and buffered the body) and answers such a
+request through the same `answer_classify` and error responses as the route itself. Anything
+else, and any request it does not recognise exactly, goes on to FastAPI unchanged, body
+included, and is answered (or refused, naming the problem) there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.auth import presents_api_key
+from app.api.errors import ApiError, api_error_response
+from app.api.plain_multipart import boundary_of, file_parts
+from app.api.routes.classify import answer_classify
+from app.api.routes.params import MAX_NAME_LENGTH, MAX_VERSION_DIGITS
+from app.api.uploads import FILE_FIELD
+from app.core.decoding import Upload
+from app.core.errors import ServingError
+from app.core.inference import Core
+from model_store.names import VERSION_PATTERN
+from model_store.schema import NAME_PATTERN
+
+_DEFAULT_TOP_K = 5
+_TOP_K_QUERY = re.compile(rb"top_k=([1-9][0-9]{0,5})")
+_RAW_TYPES = (b"image/", b"application/octet-stream")
+
+
+class ClassifyFastPath:
+    """Answers the usual request to one of `routes` (the classify routes) itself; passes every
+    other request to `app`."""
+
+    def __init__(self, app: ASGIApp, core: Core, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.core = core
+        self.routes = {id(route): route for route in routes if isinstance(route, Route)}
+        api_key = core.settings.api_key
+        self.api_key = api_key.get_secret_value().encode() if api_key is not None else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes.get(id(scope.get("route")))
+        request = self._usual(scope, route) if route is not None else None
+        if request is None:
+            await self.app(scope, receive, send)
+            return
+        model, ref, top_k = request
+        message = await receive()  # the whole body: admission has buffered it
+        receive = _replaying(message, receive)
+        uploads = None
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            uploads = self._uploads(scope, message.get("body", b""))
+        if uploads is None:
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})
+        http_request = Request(scope, receive)
+        try:
+            response = await answer_classify(http_request, self.core, model, ref, top_k, uploads)
+        except (ApiError, ServingError) as exc:
+            response = api_error_response(http_request, exc)
+        await response(scope, receive, send)
+
+    def _usual(self, scope: Scope, route: Route) -> tuple[str, int | str | None, int] | None:
+        """(model, version or alias, top_k) of a request FastAPI would accept as it is; None
+        for anything else."""
+        if b"%" in scope.get("raw_path", b"%") or scope["method"] != "POST":
+            return None
+        match = route.path_regex.match(scope["path"])
+        if match is None:
+            return None
+        params = match.groupdict()
+        model = params["model"]
+        if not _is_name(model):
+            return None
+        ref: int | str | None = None
+        if "version" in params:
+            version = params["version"]
+            if len(version) > MAX_VERSION_DIGITS or not VERSION_PATTERN.match(version):
+                return None
+            ref = int(version)
+        elif "alias" in params:
+            ref = params["alias"]
+            if not _is_name(ref):
+                return None
+        query = scope.get("query_string", b"")
+        top_k = _DEFAULT_TOP_K
+        if query:
+            top_k_match = _TOP_K_QUERY.fullmatch(query)
+            if top_k_match is None:
+                return None
+            top_k = int(top_k_match.group(1))
+        if self.api_key is not None and not presents_api_key(scope["headers"], self.api_key):
+            return None
+        return model, ref, top_k
+
+    def _uploads(self, scope: Scope, body: bytes) -> list[Upload] | None:
+        """The images of a raw or plain multipart body; None for any other body."""
+        content_type = b""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                if content_type:
+                    return None
+                content_type = value
+        limit = self.core.settings.max_images_per_request
+        boundary = boundary_of(content_type)
+        if boundary is not None:
+            return file_parts(body, boundary, FILE_FIELD, limit)
+        if content_type.lower().startswith(_RAW_TYPES):
+            return [Upload(body, "body")]
+        return None
+
+
+def _is_name(name: str) -> bool:
+    return len(name) <= MAX_NAME_LENGTH and NAME_PATTERN.match(name) is not None
+
+
+def _replaying(message: Message, receive: Receive) -> Receive:
+    """`receive` that gives `message` once more first."""
+    pending = [message]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
