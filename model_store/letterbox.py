@@ -74,7 +74,9 @@ class TiledSource:
             ring.append((width - 1, 0, width, height))
             sides = [self.pixels(box) for box in ring]
         pixels = np.concatenate([side.reshape(-1, self.channels) for side in sides])
-        return np.rint(pixels.mean(axis=0)).astype(np.uint8)
+        # Integer sums, then one division: exactly numpy's float mean, at a fraction of its
+        # cost on a ring this small.
+        return np.rint(pixels.sum(axis=0, dtype=np.int64) / len(pixels)).astype(np.uint8)
 
 
 def _tiles(box: tuple[int, int, int, int], side: int) -> list[tuple[int, int, int, int]]:

@@ -81,7 +81,7 @@ def to_model_pixels(
     source = TiledSource(image, spec)
     border_colour = source.border_colour()
     if spec.invert == "always" or (
-        spec.invert == "auto" and float(border_colour.mean()) > spec.invert_threshold
+        spec.invert == "auto" and _mean(border_colour) > spec.invert_threshold
     ):
         source.invert = True
         border_colour = 255 - border_colour
@@ -105,6 +105,12 @@ def to_model_pixels(
         box=(0, 0, canvas_w / factor, canvas_h / factor),
     )
     return np.asarray(resized, dtype=np.uint8).reshape(shape.height, shape.width, -1)
+
+
+def _mean(colour: np.ndarray) -> float:
+    """`float(colour.mean())` of a few uint8 values, without numpy's per-call overhead."""
+    values = colour.tolist()
+    return sum(values) / len(values)
 
 
 def preprocess_bytes(

@@ -121,6 +121,8 @@ def start_servable(
         metrics=metrics,
         retry_after_s=settings.retry_after_s,
         input_shape=model.input_shape,
+        # A test's hook may hold the model: never on the event loop.
+        inline_max_s=settings.inline_model_max_s if hook is None else 0.0,
     )
     batcher.start()
     return Servable(model, batcher)

@@ -19,6 +19,16 @@ class BatchingSettings(BaseModel):
             "grow with load and a lone request never waits."
         ),
     )
+    inline_model_max_ms: float = Field(
+        default=0.5,
+        ge=0,
+        le=1_000,
+        description=(
+            "A batch of one image whose model call has been taking less than this runs on the "
+            "event loop instead of the model thread: handing it over and back costs about as "
+            "much. 0: every batch runs on the model thread."
+        ),
+    )
     max_queue: int = Field(default=256, ge=1)
     max_in_flight_requests: int | None = Field(
         default=None,
@@ -38,6 +48,10 @@ class BatchingSettings(BaseModel):
     @property
     def max_batch_delay_s(self) -> float:
         return self.max_batch_delay_ms / 1000.0
+
+    @property
+    def inline_model_max_s(self) -> float:
+        return self.inline_model_max_ms / 1000.0
 
     @property
     def in_flight_limit(self) -> int:

@@ -207,3 +207,52 @@ async def test_an_image_of_the_wrong_shape_is_refused_before_queueing() -> None:
         await batcher.submit([np.zeros((3, 3, 1), np.uint8)], 10)
     assert batcher.depth == 0
     await batcher.close(5)
+
+
+class ThreadRecorder:
+    """Records the thread of each call and its batch size; sleeps `delay_s` per call."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.calls: list[tuple[int, int]] = []  # (batch size, thread ident)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append((len(batch), threading.get_ident()))
+        if self.delay_s:
+            threading.Event().wait(self.delay_s)
+        return batch[:, 0, 0, :].astype(np.float32)
+
+
+async def test_a_lone_image_of_a_fast_model_runs_on_the_event_loop() -> None:
+    """Once one-image calls are known to be quick, a lone image runs on the loop's thread (no
+    hand-off to the model thread and back); batches of several still go to the model thread."""
+    model = ThreadRecorder()
+    batcher = make_batcher(model, max_batch_delay_s=0.0, inline_max_s=0.01)
+    loop_thread = threading.get_ident()
+    try:
+        for value in range(3):
+            assert (await batcher.submit([image(value)], 5))[0][0] == value
+        assert [size for size, _ in model.calls] == [1, 1, 1]
+        first, *rest = (thread for _, thread in model.calls)
+        assert first != loop_thread  # not measured yet: the model thread, which measures it
+        assert rest == [loop_thread, loop_thread]
+        rows = await batcher.submit([image(7), image(8)], 5)
+        assert [row[0] for row in rows] == [7, 8]
+        assert model.calls[-1][0] == 2 and model.calls[-1][1] != loop_thread
+    finally:
+        await batcher.close(5)
+
+
+@pytest.mark.parametrize(("delay_s", "inline_max_s"), [(0.02, 0.01), (0.0, 0.0)])
+async def test_a_slow_model_or_no_inline_limit_keeps_every_call_on_the_model_thread(
+    delay_s: float, inline_max_s: float
+) -> None:
+    model = ThreadRecorder(delay_s)
+    batcher = make_batcher(model, max_batch_delay_s=0.0, inline_max_s=inline_max_s)
+    try:
+        for value in range(3):
+            await batcher.submit([image(value)], 5)
+        assert threading.get_ident() not in {thread for _, thread in model.calls}
+        assert len(model.calls) == 3
+    finally:
+        await batcher.close(5)
