@@ -101,6 +101,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only TensorFlow vs ONNX Runtime: raw model, and the service at 1 and 64 clients",
     )
     parser.add_argument(
+        "--worker-counts",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        default=None,
+        help="worker counts the workers scenario compares (default: 1 and the usable cores)",
+    )
+    parser.add_argument(
         "--client-images", type=int, default=None, help="test PNGs the CLI tags (default 10000)"
     )
     parser.add_argument(
@@ -209,7 +215,13 @@ def run_workers(store_root: Path, name: str, args: argparse.Namespace, scratch: 
         return {"skipped": "hey (the load generator) is not on PATH"}
     seconds, rounds = (4.0, 2) if args.quick else (8.0, 3)
     section = workers.run(
-        store_root, name, sample_images()[SERVICE_IMAGE], scratch, seconds=seconds, rounds=rounds
+        store_root,
+        name,
+        sample_images()[SERVICE_IMAGE],
+        scratch,
+        seconds=seconds,
+        rounds=rounds,
+        counts=args.worker_counts,
     )
     for verdict in section["verdicts"]:
         logger.info("%s: %s (%s)", verdict["target"], "met" if verdict["met"] else "NOT met",

@@ -182,7 +182,8 @@ def verdicts(rows: Sequence[Mapping[str, Any]], cores: int) -> list[dict[str, An
         },
         {
             "target": f"p99 <= {MAX_P99_MS:g} ms at {CLIENTS} clients with {cores} workers",
-            "measured": f"{fmt(p99, 1)} ms",
+            "measured": f"{fmt(p99, 1)} ms (the bare ceiling's own: "
+            f"{fmt(value('ceiling_p99_ms'), 1)} ms)",
             "value": p99,
             "met": p99 <= MAX_P99_MS,
         },
