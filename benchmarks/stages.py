@@ -35,7 +35,7 @@ from model_store import default_store_root
 STAGES: tuple[tuple[str, frozenset[str]], ...] = (
     ("model", frozenset({"Session.run", "LoadedModel.predict", "Batcher._predict_all"})),
     ("decode + preprocess", frozenset({"decode_all", "preprocess_bytes", "preprocess_image"})),
-    ("multipart", frozenset({"read_uploads"})),
+    ("multipart", frozenset({"read_uploads", "file_parts", "ClassifyFastPath._uploads"})),
     ("response", frozenset({"_response", "Response.__call__", "RequestResponseCycle.send"})),
     (
         "batch hand-off",

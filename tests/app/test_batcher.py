@@ -256,3 +256,38 @@ async def test_a_slow_model_or_no_inline_limit_keeps_every_call_on_the_model_thr
         assert len(model.calls) == 3
     finally:
         await batcher.close(5)
+
+
+async def test_a_lone_image_never_runs_beside_a_batch_in_the_model() -> None:
+    """While a batch holds the model thread, a lone image waits its turn in the queue: the
+    model is never called twice at once."""
+    model = ThreadRecorder()
+    gate, entered, active, overlaps = threading.Event(), threading.Event(), [0], []
+
+    def held(batch: np.ndarray) -> np.ndarray:
+        active[0] += 1
+        overlaps.append(active[0] > 1)
+        try:
+            if len(batch) > 1:
+                entered.set()
+                assert gate.wait(10)
+            return model(batch)
+        finally:
+            active[0] -= 1
+
+    batcher = make_batcher(held, max_batch_delay_s=0.0, inline_max_s=0.01)  # type: ignore[arg-type]
+    try:
+        await batcher.submit([image(1)], 5)  # measured: lone images may now run on the loop
+        pair = asyncio.ensure_future(batcher.submit([image(2), image(3)], 5))
+        while not entered.is_set():
+            await asyncio.sleep(0.001)  # the pair is in the model, its thread held
+        lone = asyncio.ensure_future(batcher.submit([image(4)], 5))
+        await asyncio.sleep(0.05)
+        assert not lone.done()
+        gate.set()
+        assert [row[0] for row in await pair] == [2, 3]
+        assert (await lone)[0][0] == 4
+        assert overlaps == [False, False, False]
+    finally:
+        gate.set()
+        await batcher.close(5)
