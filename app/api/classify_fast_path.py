@@ -115,7 +115,9 @@ class ClassifyFastPath:
         boundary = boundary_of(content_type)
         if boundary is not None:
             return file_parts(body, boundary, FILE_FIELD, limit)
-        if content_type.lower().startswith(_RAW_TYPES):
+        media_type = content_type.split(b";", 1)[0].strip().lower()
+        # `+json` types are JSON bodies to the general path, whatever their prefix.
+        if media_type.startswith(_RAW_TYPES) and not media_type.endswith(b"+json"):
             return [Upload(body, "body")]
         return None
 

@@ -132,6 +132,7 @@ def test_unusual_requests_go_through_the_route(
         "json body": {"json": {"instances": [{"b64": base64.b64encode(png).decode()}]}},
         "other form field": {"files": {"file": ("a.png", png)}, "data": {"note": "x"}},
         "windows filename": {"files": {"file": ("C:\\a.png", png)}},
+        "image +json type": {"content": png, "headers": {"content-type": "image/x+json"}},
         "encoded path": {"files": {"file": ("a.png", png)}, "url": "/v1/models/fashio%6E/classify"},
         "top_k zero": {"files": {"file": ("a.png", png)}, "url": URL + "?top_k=0"},
         "top_k words": {"files": {"file": ("a.png", png)}, "url": URL + "?top_k=three"},
@@ -145,6 +146,7 @@ def test_unusual_requests_go_through_the_route(
         "json body": (200, True),
         "other form field": (200, True),
         "windows filename": (200, True),
+        "image +json type": (400, True),  # read as JSON, as the route reads it
         "encoded path": (200, True),
         "top_k zero": (422, True),
         "top_k words": (422, False),
