@@ -24,7 +24,7 @@ from app.api.errors import ApiError, api_error_response
 from app.api.plain_multipart import boundary_of, file_parts
 from app.api.routes.classify import answer_classify
 from app.api.routes.params import MAX_NAME_LENGTH, MAX_VERSION_DIGITS
-from app.api.uploads import FILE_FIELD
+from app.api.uploads import FILE_FIELD, RAW_TYPES
 from app.core.decoding import Upload
 from app.core.errors import ServingError
 from app.core.inference import Core
@@ -33,7 +33,7 @@ from model_store.schema import NAME_PATTERN
 
 _DEFAULT_TOP_K = 5
 _TOP_K_QUERY = re.compile(rb"top_k=([1-9][0-9]{0,5})")
-_RAW_TYPES = (b"image/", b"application/octet-stream")
+_RAW_TYPES = tuple(prefix.encode() for prefix in RAW_TYPES)
 
 
 class ClassifyFastPath:

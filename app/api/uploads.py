@@ -20,7 +20,7 @@ from app.metrics import Metrics
 FILE_FIELD = "file"
 # JSON bodies up to this size are parsed on the event loop (well under a millisecond).
 INLINE_JSON_MAX_BYTES = 64 * 1024
-_RAW_TYPES = ("image/", "application/octet-stream")
+RAW_TYPES = ("image/", "application/octet-stream")
 
 
 def _reject(metrics: Metrics, status: int, code: str, message: str) -> ApiError:
@@ -39,7 +39,7 @@ async def read_uploads(request: Request, settings: Settings, metrics: Metrics) -
         uploads = await _read_multipart(request, settings, metrics)
     elif content_type == "application/json" or content_type.endswith("+json"):
         uploads = await _parse_json(await request.body(), settings, metrics)
-    elif content_type.startswith(_RAW_TYPES):
+    elif content_type.startswith(RAW_TYPES):
         uploads = [Upload(await request.body(), "body")]
     else:
         raise _reject(
