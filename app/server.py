@@ -20,6 +20,9 @@ closes idle keep-alive connections at once (resetting a request already on the w
   still answered (with `Connection: close`), then is closed. The listening socket is closed
   at once by uvicorn, and the whole drain stays inside TAGGER_SHUTDOWN_TIMEOUT_S.
 
+Every connection writes through `CoalescingTransport` (app.coalescing_transport), so a
+response's head and body leave in one system call and one packet.
+
 Answers written here have the service's JSON error body and `Connection: close`, with the
 request id app.logging gave the request if the app saw it, else a fresh one made the same way
 (also sent as X-Request-ID). Each refusal is counted in `tagger_http_refusals_total{reason}`
@@ -47,6 +50,7 @@ from uvicorn.protocols.http.httptools_impl import (
 from app.api.deps import metrics_of
 from app.api.errors import error_body
 from app.api.request_context import HTTP_REFUSAL_STATE_KEY, REQUEST_ID_HEADER, new_request_id
+from app.coalescing_transport import CoalescingTransport
 from app.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -110,7 +114,8 @@ class TaggerHttpProtocol(HttpToolsProtocol):
     # Connection life
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # A response's head and body leave in one write (app.coalescing_transport).
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_expired)
 
     def connection_lost(self, exc: Exception | None) -> None:
