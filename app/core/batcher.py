@@ -132,8 +132,6 @@ class Batcher:
             if self._input_shape is not None and pixels.shape != self._input_shape:
                 raise ValueError(f"pixels of shape {pixels.shape}, expected {self._input_shape}")
         self._check_room(len(images))
-        if len(images) == 1 and self._runs_now():
-            return [self._run_lone(images[0])]
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         items = [_Item(p, loop.create_future(), now, now + timeout_s, budget_s) for p in images]
@@ -223,14 +221,24 @@ class Batcher:
                 else:
                     item.future.set_result(output)
 
-    def _runs_now(self) -> bool:
-        """Whether a lone image may run at once on the event loop: nothing queued or in the
-        model, and one-image calls known to be quicker than the hand-off to the model thread."""
-        return not self._pending and not self._running and self._single_call_s < self.inline_max_s
+    def run_now(self, images: Sequence[np.ndarray]) -> list[np.ndarray] | None:
+        """Run a lone image at once, on the event loop, when nothing is queued or in the model
+        and one-image calls are known to be quicker than the hand-off to the model thread: no
+        queue, future, task switch or watcher for one client's request. None when the images
+        must go through `submit` instead. Counted as a batch of one that did not wait; raises
+        what the model raised."""
+        if (
+            len(images) != 1
+            or self._closing
+            or self._pending
+            or self._running
+            or not self._single_call_s < self.inline_max_s
+            or (self._input_shape is not None and images[0].shape != self._input_shape)
+        ):
+            return None
+        return [self._run_lone(images[0])]
 
     def _run_lone(self, pixels: np.ndarray) -> np.ndarray:
-        """Run one image now, on the event loop: no queue, future or task switch (one client's
-        request costs a hop less each way). Counted as a batch of one that did not wait."""
         if self._metrics is not None:
             self._metrics.batch_size.labels(self.label).observe(1)
             self._metrics.batch_wait.labels(self.label).observe(0.0)

@@ -258,9 +258,10 @@ async def test_a_slow_model_or_no_inline_limit_keeps_every_call_on_the_model_thr
         await batcher.close(5)
 
 
-async def test_a_lone_image_never_runs_beside_a_batch_in_the_model() -> None:
-    """While a batch holds the model thread, a lone image waits its turn in the queue: the
-    model is never called twice at once."""
+async def test_run_now_takes_a_lone_image_only_while_the_model_is_idle() -> None:
+    """`run_now` answers a lone image on the loop's thread once one-image calls are known to be
+    quick, and declines (None: queue it) before that, for several images, and while a batch
+    holds the model thread: the model is never called twice at once."""
     model = ThreadRecorder()
     gate, entered, active, overlaps = threading.Event(), threading.Event(), [0], []
 
@@ -277,17 +278,20 @@ async def test_a_lone_image_never_runs_beside_a_batch_in_the_model() -> None:
 
     batcher = make_batcher(held, max_batch_delay_s=0.0, inline_max_s=0.01)  # type: ignore[arg-type]
     try:
-        await batcher.submit([image(1)], 5)  # measured: lone images may now run on the loop
-        pair = asyncio.ensure_future(batcher.submit([image(2), image(3)], 5))
+        assert batcher.run_now([image(1)]) is None  # one-image calls not measured yet
+        await batcher.submit([image(1)], 5)
+        assert batcher.run_now([image(2), image(3)]) is None
+        rows = batcher.run_now([image(4)])
+        assert rows is not None and rows[0][0] == 4
+        assert model.calls[-1] == (1, threading.get_ident())
+        pair = asyncio.ensure_future(batcher.submit([image(5), image(6)], 5))
         while not entered.is_set():
             await asyncio.sleep(0.001)  # the pair is in the model, its thread held
-        lone = asyncio.ensure_future(batcher.submit([image(4)], 5))
-        await asyncio.sleep(0.05)
-        assert not lone.done()
+        assert batcher.run_now([image(7)]) is None
         gate.set()
-        assert [row[0] for row in await pair] == [2, 3]
-        assert (await lone)[0][0] == 4
-        assert overlaps == [False, False, False]
+        assert [row[0] for row in await pair] == [5, 6]
+        assert batcher.run_now([image(8)]) is not None
+        assert not any(overlaps)
     finally:
         gate.set()
         await batcher.close(5)
