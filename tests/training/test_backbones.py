@@ -34,6 +34,12 @@ def backbone_weights_file(directory: Path, input: InputSpec = SMALL) -> tuple[Pa
     return path, base.get_weights()
 
 
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """One backbone weights file for the module's tests (building it costs seconds)."""
+    return backbone_weights_file(tmp_path_factory.mktemp("weights"))
+
+
 @pytest.mark.parametrize(
     ("name", "channels"),
     # MobileNetV3-Large and EfficientNetV2-B0 take the same path as -Small (their own
@@ -49,8 +55,10 @@ def test_every_backbone_takes_uint8_pixels_to_logits(name: str, channels: int) -
     assert model.predict_on_batch(pixels).shape == (2, 4)
 
 
-def test_weights_file_is_loaded_and_bad_ones_are_refused(tmp_path: Path) -> None:
-    path, saved = backbone_weights_file(tmp_path)
+def test_weights_file_is_loaded_and_bad_ones_are_refused(
+    tmp_path: Path, weights_file: tuple[Path, list]
+) -> None:
+    path, saved = weights_file
     config = ModelConfig(backbone="mobilenet_v3_small", weights=str(path))
     model = make_model(config, SMALL, 3)
     for loaded, expected in zip(backbone_of(model).get_weights(), saved, strict=True):
@@ -94,11 +102,13 @@ def shapes_config(root: Path, weights: str) -> TrainConfig:
 
 
 @pytest.mark.slow
-def test_mobilenet_publishes_and_classifies(tmp_path: Path) -> None:
+def test_mobilenet_publishes_and_classifies(
+    tmp_path: Path, weights_file: tuple[Path, list]
+) -> None:
     """From a weights file: the head trained on the frozen backbone, exported with the
     backbone's preprocessing, converted to ONNX, served in process."""
     root = make_image_folder(tmp_path / "shapes", per_class=12, seed=2)
-    path = backbone_weights_file(tmp_path)[0]
+    path = weights_file[0]
     store = ModelStore(tmp_path / "models")
     metadata = train_and_publish(shapes_config(root, str(path)), store, "shapes", progress=False)
     assert metadata is not None and metadata.onnx is not None  # ONNX parity held
