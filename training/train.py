@@ -169,6 +169,9 @@ class _Phase:
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                 jit_compile=_jit_compile(config),
             )
+            # Its slots now, not inside the first traced step: a step that creates variables is
+            # traced twice (MobileNetV3-Small, trained whole on CPU: 35 s of fit -> 14 s).
+            model.optimizer.build(model.trainable_variables)
         if distribution.multi_worker and distribution.strategy is not None:
             batch = example_batch(self.data, self.weights)
             prepare_multi_worker_fit(model, distribution.strategy, batch)

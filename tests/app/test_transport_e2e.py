@@ -203,6 +203,8 @@ async def test_slow_bodies_at_the_in_flight_limit_do_not_refuse_normal_requests(
         finally:
             for _, writer in trickling:
                 writer.close()
+            # Closed before the server stops: its graceful shutdown would wait for them (10 s).
+            await asyncio.gather(*(writer.wait_closed() for _, writer in trickling))
 
 
 @ASYNC

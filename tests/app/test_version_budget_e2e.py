@@ -22,7 +22,7 @@ from model_store import ModelStore
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SECONDS = 3.0
+SECONDS = 2.0
 ROUNDS = 3
 ATTACK_RATE = 20.0
 CLIENTS = 8

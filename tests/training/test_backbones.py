@@ -13,11 +13,13 @@ from client import Tagger
 from model_store import ModelStore
 from model_store.schema import InputSpec
 from training.backbones import backbone_of, make_backbone, set_trainable
-from training.config import ModelConfig
+from training.config import ModelConfig, TrainConfig
+from training.datasets import load_dataset
 from training.errors import TrainingError
 from training.model import make_model
 from training.pipeline import train_and_publish
 from training.profiles import get_profile
+from training.train import fit
 
 SMALL = InputSpec(height=32, width=32, channels=3)
 
@@ -30,6 +32,12 @@ def backbone_weights_file(directory: Path, input: InputSpec = SMALL) -> tuple[Pa
     path = directory / "mobilenet_v3_small.weights.h5"
     base.save_weights(str(path))
     return path, base.get_weights()
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """One backbone weights file for the module's tests (building it costs seconds)."""
+    return backbone_weights_file(tmp_path_factory.mktemp("weights"))
 
 
 @pytest.mark.parametrize(
@@ -47,8 +55,10 @@ def test_every_backbone_takes_uint8_pixels_to_logits(name: str, channels: int) -
     assert model.predict_on_batch(pixels).shape == (2, 4)
 
 
-def test_weights_file_is_loaded_and_bad_ones_are_refused(tmp_path: Path) -> None:
-    path, saved = backbone_weights_file(tmp_path)
+def test_weights_file_is_loaded_and_bad_ones_are_refused(
+    tmp_path: Path, weights_file: tuple[Path, list]
+) -> None:
+    path, saved = weights_file
     config = ModelConfig(backbone="mobilenet_v3_small", weights=str(path))
     model = make_model(config, SMALL, 3)
     for loaded, expected in zip(backbone_of(model).get_weights(), saved, strict=True):
@@ -82,26 +92,25 @@ def test_phases_freeze_the_backbone_then_open_its_top() -> None:
     assert backbone_of(fresh).trainable
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("weights", ["file", "none"])
-def test_mobilenet_publishes_and_classifies(tmp_path: Path, weights: str) -> None:
-    """From a weights file: the head trained on the frozen backbone; from none: the whole
-    network trained. Exported with the backbone's preprocessing, converted to ONNX, served in
-    process."""
-    root = make_image_folder(tmp_path / "shapes", per_class=12, seed=2)
-    path = backbone_weights_file(tmp_path)[0] if weights == "file" else "none"
-    store = ModelStore(tmp_path / "models")
+def shapes_config(root: Path, weights: str) -> TrainConfig:
+    """tiny's recipe on a MobileNetV3-Small backbone, 32x32 RGB."""
     tiny = get_profile("tiny")
-    model = tiny.model.model_copy(
-        update={
-            "backbone": "mobilenet_v3_small",
-            "weights": str(path),
-        }
-    )
-    config = tiny.model_copy(
+    model = tiny.model.model_copy(update={"backbone": "mobilenet_v3_small", "weights": weights})
+    return tiny.model_copy(
         update={"data_dir": root, "image_size": (32, 32), "color_mode": "RGB", "model": model}
     )
-    metadata = train_and_publish(config, store, "shapes", progress=False)
+
+
+@pytest.mark.slow
+def test_mobilenet_publishes_and_classifies(
+    tmp_path: Path, weights_file: tuple[Path, list]
+) -> None:
+    """From a weights file: the head trained on the frozen backbone, exported with the
+    backbone's preprocessing, converted to ONNX, served in process."""
+    root = make_image_folder(tmp_path / "shapes", per_class=12, seed=2)
+    path = weights_file[0]
+    store = ModelStore(tmp_path / "models")
+    metadata = train_and_publish(shapes_config(root, str(path)), store, "shapes", progress=False)
     assert metadata is not None and metadata.onnx is not None  # ONNX parity held
     assert metadata.training.epochs_run == 1
     recipe = metadata.training.hyperparameters["model"]
@@ -112,3 +121,26 @@ def test_mobilenet_publishes_and_classifies(tmp_path: Path, weights: str) -> Non
         (result,) = tagger.classify([image], top_k=3)
     assert result.error is None and result.version == 1
     assert {p.label for p in result.predictions} == {"circle", "square", "stripes"}
+
+
+@pytest.mark.slow
+def test_mobilenet_without_weights_trains_the_whole_network(tmp_path: Path) -> None:
+    """Weights none: the backbone's first convolution moves too (frozen, it would not). Export,
+    ONNX and serving of this architecture are the test above's."""
+    config = shapes_config(make_image_folder(tmp_path / "shapes", per_class=12, seed=2), "none")
+    data = load_dataset(config)
+
+    def initial() -> list[np.ndarray]:  # as `fit` builds it: seeded, then made
+        keras.utils.set_random_seed(config.seed)
+        model = make_model(config.model, data.input, len(data.labels), seed=config.seed)
+        return backbone_of(model).get_weights()
+
+    before = initial()
+    for same, again in zip(before, initial(), strict=True):
+        np.testing.assert_array_equal(same, again)  # the comparison below means something
+    result = fit(config, data, verbose=0)
+    assert result.epochs_run == 1 and np.isfinite(result.history["loss"]).all()
+    trained = backbone_of(result.model)
+    first_conv = next(layer for layer in trained.layers if isinstance(layer, keras.layers.Conv2D))
+    index = [id(w) for w in trained.weights].index(id(first_conv.kernel))
+    assert not np.allclose(trained.get_weights()[index], before[index])
