@@ -112,7 +112,7 @@ def make_settings(store_root: Path, **overrides: Any) -> Settings:
         "model_store": store_root,
         "model_name": "fashion",
         "poll_interval_s": 0,
-        "max_batch_delay_ms": 20,
+        "max_batch_delay_ms": 0,
     }
     values.update(overrides)
     return Settings(**values)
