@@ -23,6 +23,7 @@ bytes remain.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from prometheus_client import Counter
 from starlette.requests import ClientDisconnect
@@ -35,6 +36,8 @@ from app.api.errors import error_json
 # How the path of every inference route ends (this API, OIP v2, TF Serving): a cheap first test
 # before matching the routes themselves.
 INFERENCE_PATH_SUFFIXES = ("/classify", "/infer", ":predict", ":classify")
+# Scope key of the body admission buffered, for the layers inside it (the route gets it replayed).
+BODY_SCOPE_KEY = "tagger.body"
 
 
 class Admission:
@@ -152,8 +155,10 @@ class AdmissionMiddleware:
         if matched is None:
             await self.app(scope, receive, send)
             return
-        route, model = matched
+        route, path_params = matched
+        model = str(path_params.get("model", ""))
         scope["route"] = route  # for the metrics and log line, whatever happens next
+        scope["path_params"] = path_params  # as routing will set them: matched once, here
         admission = self.admission
         refusal = admission.refusal(model)
         if refusal is not None:  # refused before the body is read
@@ -169,6 +174,7 @@ class AdmissionMiddleware:
                 await self._refuse_overloaded(scope, send, refusal)
                 return
             admission.enter(model)
+            scope[BODY_SCOPE_KEY] = body
             try:
                 await self.app(scope, _replay(body, receive), send)
             finally:
@@ -221,14 +227,14 @@ class AdmissionMiddleware:
         )
         await response(scope, _no_body, send)
 
-    def _bounded_route(self, scope: Scope) -> tuple[BaseRoute, str] | None:
-        """The inference route `scope` goes to and the model it names; None for other paths."""
+    def _bounded_route(self, scope: Scope) -> tuple[BaseRoute, dict[str, Any]] | None:
+        """The inference route `scope` goes to and its path parameters; None for other paths."""
         if scope["type"] != "http" or not scope["path"].endswith(INFERENCE_PATH_SUFFIXES):
             return None
         for route in self.routes:
             match, child = route.matches(scope)
             if match is Match.FULL:
-                return route, str(child.get("path_params", {}).get("model", ""))
+                return route, dict(child.get("path_params", {}))
         return None
 
 

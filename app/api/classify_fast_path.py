@@ -16,9 +16,10 @@ import re
 from collections.abc import Sequence
 
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.admission import BODY_SCOPE_KEY
 from app.api.auth import presents_api_key
 from app.api.errors import ApiError, api_error_response
 from app.api.plain_multipart import boundary_of, file_parts
@@ -43,26 +44,19 @@ class ClassifyFastPath:
     def __init__(self, app: ASGIApp, core: Core, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.core = core
-        self.routes = {id(route): route for route in routes if isinstance(route, Route)}
+        self.routes = frozenset(id(route) for route in routes)
         api_key = core.settings.api_key
         self.api_key = api_key.get_secret_value().encode() if api_key is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.routes.get(id(scope.get("route")))
-        request = self._usual(scope, route) if route is not None else None
-        if request is None:
+        body = scope.get(BODY_SCOPE_KEY)
+        ours = id(scope.get("route")) in self.routes and body is not None
+        request = self._usual(scope) if ours else None
+        uploads = self._uploads(scope, body) if request is not None else None
+        if request is None or uploads is None:
             await self.app(scope, receive, send)
             return
         model, ref, top_k = request
-        message = await receive()  # the whole body: admission has buffered it
-        receive = _replaying(message, receive)
-        uploads = None
-        if message["type"] == "http.request" and not message.get("more_body", False):
-            uploads = self._uploads(scope, message.get("body", b""))
-        if uploads is None:
-            await self.app(scope, receive, send)
-            return
-        scope.setdefault("state", {})
         http_request = Request(scope, receive)
         try:
             response = await answer_classify(http_request, self.core, model, ref, top_k, uploads)
@@ -70,15 +64,12 @@ class ClassifyFastPath:
             response = api_error_response(http_request, exc)
         await response(scope, receive, send)
 
-    def _usual(self, scope: Scope, route: Route) -> tuple[str, int | str | None, int] | None:
+    def _usual(self, scope: Scope) -> tuple[str, int | str | None, int] | None:
         """(model, version or alias, top_k) of a request FastAPI would accept as it is; None
-        for anything else."""
+        for anything else. The path parameters are admission's match of the route."""
         if b"%" in scope.get("raw_path", b"%") or scope["method"] != "POST":
             return None
-        match = route.path_regex.match(scope["path"])
-        if match is None:
-            return None
-        params = match.groupdict()
+        params = scope["path_params"]
         model = params["model"]
         if not _is_name(model):
             return None
@@ -124,13 +115,3 @@ class ClassifyFastPath:
 
 def _is_name(name: str) -> bool:
     return len(name) <= MAX_NAME_LENGTH and NAME_PATTERN.match(name) is not None
-
-
-def _replaying(message: Message, receive: Receive) -> Receive:
-    """`receive` that gives `message` once more first."""
-    pending = [message]
-
-    async def replay() -> Message:
-        return pending.pop() if pending else await receive()
-
-    return replay
