@@ -43,18 +43,31 @@ def start_app(
             stderr=stderr,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    wait_ready(process, url, log)
+    return process, url
+
+
+def wait_ready(
+    process: subprocess.Popen[bytes], url: str, log: Path | None, timeout_s: float = 180.0
+) -> None:
+    """Until `url`/readyz answers 200; AssertionError (with the tail of `log`) if the process
+    exits first or the time runs out (then the process is killed)."""
+
+    def tail() -> str:
+        return log.read_text()[-3000:] if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout_s
     while True:
         if process.poll() is not None:
-            raise AssertionError(log.read_text())
+            raise AssertionError(f"python -m app exited {process.returncode}:\n{tail()}")
         try:
             if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return process, url
+                return
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             process.kill()
-            raise AssertionError("server never became ready")
+            raise AssertionError(f"python -m app never became ready:\n{tail()}")
         time.sleep(0.2)
 
 

@@ -5,10 +5,7 @@ rises by less than the issue's 300 MB bound (issue 10, failure 3: 4 clients used
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,10 +13,8 @@ from pathlib import Path
 import httpx
 import image_bombs
 from app_helpers import Evaluated, encode
+from process_helpers import URL, start_app
 
-from benchmarks.service import free_port
-
-URL = "/v1/models/fashion/classify"
 MIB = 1 << 20
 SIDE = 5854  # the largest square RGBA PNG the default TAGGER_MAX_DECODE_BYTES accepts
 
@@ -53,24 +48,12 @@ async def _clients(url: str, data: bytes, clients: int, rounds: int) -> list[int
 
 
 def test_four_clients_of_the_worst_accepted_image_raise_rss_by_under_300_mb(
-    shared_root: Path, evaluated: Evaluated
+    shared_root: Path, evaluated: Evaluated, tmp_path: Path
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "TAGGER_HOST": "127.0.0.1",
-        "TAGGER_PORT": str(port),
-        "TAGGER_MODEL_STORE": str(shared_root),
-        "TAGGER_POLL_INTERVAL_S": "0",
-        "TAGGER_REQUEST_TIMEOUT_MS": "60000",  # a loaded test machine: measure memory only
-    }
-    root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process, url = start_app(
+        shared_root,
+        tmp_path / "server.log",
+        TAGGER_REQUEST_TIMEOUT_MS="60000",  # a loaded test machine: measure memory only
     )
     peak, stop = [0], threading.Event()
 
@@ -80,17 +63,6 @@ def test_four_clients_of_the_worst_accepted_image_raise_rss_by_under_300_mb(
             time.sleep(0.01)
 
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, "server exited"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready"
-            time.sleep(0.2)
         light = {"file": ("a.png", encode(evaluated.images[0]), "image/png")}
         assert httpx.post(f"{url}{URL}", files=light).status_code == 200
         baseline = _rss(process.pid)

@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 from app_helpers import Evaluated, encode, republish_with_onnx
+from process_helpers import wait_ready
 
 from benchmarks.service import free_port
 from model_store import ModelStore
@@ -100,18 +101,7 @@ def _serve(python: Path, store: Path, log: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"python -m app exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"never ready:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_ready(process, url, log, STARTUP_TIMEOUT_S)
         yield url
     finally:
         process.terminate()
