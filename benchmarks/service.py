@@ -42,9 +42,11 @@ class Service:
         settings: dict[str, str] | None = None,
         *,
         one_model: bool = True,
+        app_dir: Path | None = None,
     ) -> None:
         """`one_model` serves `model` alone (TAGGER_MODEL_NAME); otherwise `settings` say which
-        models (TAGGER_MODELS) and `model` is the one `classify_url` names."""
+        models (TAGGER_MODELS) and `model` is the one `classify_url` names. `app_dir` runs the
+        app of another checkout (e.g. an older one, to compare) instead of this one."""
         self.port = free_port()
         self.model = model
         self.log_path = log_path
@@ -64,6 +66,9 @@ class Service:
         if not one_model:
             self.env.pop("TAGGER_MODEL_NAME")
             self.env.pop("TAGGER_MODEL_ALIAS")
+        if app_dir is not None:
+            self.env["PYTHONPATH"] = str(app_dir)
+        self.app_dir = app_dir
         self.settings = settings or {}
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -85,7 +90,11 @@ class Service:
         logger.info("starting python -m app on port %d with %s", self.port, self.settings or "{}")
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "app"],
+            cwd=self.app_dir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT_S

@@ -22,11 +22,9 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import httpx
-
 from benchmarks import protocols, stats
 from benchmarks.raw import sample_images
-from benchmarks.service import child_pids, free_port, process_cpu_seconds
+from benchmarks.service import Service, child_pids, process_cpu_seconds
 from benchmarks.tables import fmt, table
 from model_store import default_store_root
 
@@ -95,30 +93,25 @@ def stage_shares(raw_lines: Iterable[str]) -> dict[str, float]:
 
 def measure(app_dir: Path, store: Path, model: str, workers: int, seconds: float) -> dict:
     """Serve from `app_dir`, load it with hey while py-spy samples; shares and CPU ms/request."""
-    port = free_port()
-    env = {**os.environ, "TAGGER_HOST": "127.0.0.1", "TAGGER_PORT": str(port),
-           "TAGGER_MODEL_STORE": str(store), "TAGGER_MODEL_NAME": model,
-           "TAGGER_WORKERS": str(workers), "TAGGER_LOG_LEVEL": "WARNING",
-           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(app_dir)}  # fmt: skip
-    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=app_dir, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, server)
-        time.sleep(2.0 if workers > 1 else 0.0)  # the other workers listen once ready
-        request = protocols.upload_request(model, sample_images()["png 28x28"])
-        with tempfile.TemporaryDirectory(prefix="tagger-stages-") as scratch:
+    request = protocols.upload_request(model, sample_images()["png 28x28"])
+    with tempfile.TemporaryDirectory(prefix="tagger-stages-") as scratch:
+        settings = {"TAGGER_WORKERS": str(workers)}
+        log = Path(scratch) / "service.log"
+        with Service(store, model, log, settings, app_dir=app_dir) as service:
+            if workers > 1:  # the other workers listen once ready
+                service.wait_for_workers(workers)
             body = Path(scratch) / "body.bin"
             body.write_bytes(request.body)
             hey = ["hey", "-c", "64", "-m", "POST", "-T", request.content_type, "-D", str(body)]
-            url = base + request.path
+            url = service.base_url + request.path
             subprocess.run([*hey, "-z", "2s", url], capture_output=True, check=True)  # warm-up
             # The processes that serve: the workers, not their supervisor.
-            pids = child_pids(server.pid) if workers > 1 else [server.pid]
+            pids = child_pids(service.pid) if workers > 1 else [service.pid]
             load = subprocess.Popen([*hey, "-z", f"{seconds + 2:g}s", url], stdout=subprocess.PIPE,
                                     text=True)  # fmt: skip
             time.sleep(1.0)
             cpu_before = sum(process_cpu_seconds(p) for p in pids)
-            answered_before = _answered(base)
+            answered_before = _answered(service)
             spies = [
                 subprocess.Popen(["py-spy", "record", "-p", str(p), "-d", f"{seconds:g}", "-r",
                                   "200", "--format", "raw", "-o", f"{scratch}/spy-{p}.txt"],
@@ -128,35 +121,17 @@ def measure(app_dir: Path, store: Path, model: str, workers: int, seconds: float
             for spy in spies:
                 spy.wait()
             cpu_ms = 1000 * (sum(process_cpu_seconds(p) for p in pids) - cpu_before)
-            answered = _answered(base) - answered_before
+            answered = _answered(service) - answered_before
             load.communicate()
             lines: list[str] = []
             for p in pids:
                 lines += Path(f"{scratch}/spy-{p}.txt").read_text().splitlines()
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     return {"shares": stage_shares(lines), "cpu_ms_per_request": cpu_ms / max(1.0, answered),
             "requests": answered}  # fmt: skip
 
 
-def _answered(base: str) -> float:
-    snapshot = stats.parse_metrics(httpx.get(f"{base}/metrics", timeout=10).text)
-    return stats.metric_total(snapshot, "tagger_requests_total", status="200")
-
-
-def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"python -m app exited {server.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError("the service did not become ready")
+def _answered(service: Service) -> float:
+    return stats.metric_total(service.metrics(), "tagger_requests_total", status="200")
 
 
 def lines(results: dict[str, dict]) -> list[str]:
