@@ -4,8 +4,8 @@ The supervisor binds one socket per worker to the port, all with SO_REUSEPORT, a
 `TAGGER_WORKERS` copies of `python -m app`, each inheriting its own (`WORKER_FD_ENV` names the
 descriptor); each worker is a whole service with its own event loop, batcher and loaded models.
 The kernel spreads new connections over the listening sockets by their addresses, so keep-alive
-clients divide evenly between workers: with one shared socket, whichever worker woke first took
-a whole burst of connections (60 of 64 in one measured run) and the other idled. A socket
+clients divide evenly between workers: with one shared socket, the worker that was free when a
+burst arrived took all of it (0 of 64 went to the busy one in tests/app/test_workers_e2e.py). A socket
 listens only once its worker serves: the first worker at once (so /healthz answers and /readyz
 says 503 while it loads, as with one process); every other worker, and every replacement, once
 its models are ready, so no connection lands on a worker that would refuse it as not ready. A
