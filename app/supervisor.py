@@ -2,17 +2,17 @@
 
 The supervisor binds one socket per worker to the port, all with SO_REUSEPORT, and starts
 `TAGGER_WORKERS` copies of `python -m app`, each inheriting its own (`WORKER_FD_ENV` names the
-descriptor); each worker is a whole service with its own event loop, batcher and loaded models.
-The kernel spreads new connections over the listening sockets by their addresses, so keep-alive
-clients divide evenly between workers: with one shared socket, the worker that was free when a
-burst arrived took all of it (0 of 64 went to the busy one in tests/app/test_workers_e2e.py). A socket
-listens only once its worker serves: the first worker at once (so /healthz answers and /readyz
-says 503 while it loads, as with one process); every other worker, and every replacement, once
-its models are ready, so no connection lands on a worker that would refuse it as not ready. A
-dead worker's socket is closed at once (connections it still queued are reset, as they would be
-with the worker) and its replacement gets a fresh one. Metrics are
-written by every worker to `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary folder unless it is
-set) and any worker's /metrics reports the sum over all of them.
+descriptor); each worker is a whole service with its own event loop, batcher and loaded models. The
+kernel spreads new connections over the listening sockets by their addresses, so keep-alive clients
+divide evenly between workers: with one shared socket, the worker that was free when a burst
+arrived took all of it (0 of 64 went to the busy one in tests/app/test_workers_e2e.py). A socket
+listens only once its worker serves: the first worker at once (so /healthz answers and /readyz says
+503 while it loads, as with one process); every other worker, and every replacement, once its
+models are ready, so no connection lands on a worker that would refuse it as not ready. A dead
+worker's socket is closed at once (connections it still queued are reset, as they would be with the
+worker) and its replacement gets a fresh one. Metrics are written by every worker to
+`PROMETHEUS_MULTIPROC_DIR` (a fresh temporary folder unless it is set) and any worker's /metrics
+reports the sum over all of them.
 
 A worker that exits while the supervisor is not stopping is logged and replaced (after a pause
 that grows while replacements keep dying young). SIGTERM or SIGINT to the supervisor closes its
