@@ -63,6 +63,8 @@ class Batcher:
         self._predict = predict
         self._metrics = metrics
         self._depth_gauge = metrics.queue_depth.labels(label) if metrics is not None else None
+        self._size_histogram = metrics.batch_size.labels(label) if metrics is not None else None
+        self._wait_histogram = metrics.batch_wait.labels(label) if metrics is not None else None
         self._retry_after_s = retry_after_s
         self._input_shape = input_shape
         # A lone image runs on the event loop while its calls take under this (0: never).
@@ -187,11 +189,7 @@ class Batcher:
                 live.append(item)
             if not live:
                 continue
-            if self._metrics is not None:
-                self._metrics.batch_size.labels(self.label).observe(len(live))
-                batch_wait = self._metrics.batch_wait.labels(self.label)
-                for item in live:
-                    batch_wait.observe(now - item.enqueued_at)
+            self._count_batch([now - item.enqueued_at for item in live])
             self._running = True
             try:
                 if len(live) == 1 and self._single_call_s < self.inline_max_s:
@@ -236,20 +234,22 @@ class Batcher:
             or (self._input_shape is not None and images[0].shape != self._input_shape)
         ):
             return None
-        return [self._run_lone(images[0])]
-
-    def _run_lone(self, pixels: np.ndarray) -> np.ndarray:
-        if self._metrics is not None:
-            self._metrics.batch_size.labels(self.label).observe(1)
-            self._metrics.batch_wait.labels(self.label).observe(0.0)
+        self._count_batch([0.0])
         self._running = True
         try:
-            output = self._predict_all([pixels])[0]
+            output = self._predict_all([images[0]])[0]
         finally:
             self._running = False
         if isinstance(output, BaseException):
             raise output
-        return output
+        return [output]
+
+    def _count_batch(self, waits: Sequence[float]) -> None:
+        """A batch of `len(waits)` images, each having waited so long since it was queued."""
+        if self._size_histogram is not None and self._wait_histogram is not None:
+            self._size_histogram.observe(len(waits))
+            for wait in waits:
+                self._wait_histogram.observe(wait)
 
     async def _next_batch(self) -> list[_Item] | None:
         """Block for the first item, then fill up to the size or delay limit; None once drained."""
