@@ -8,6 +8,8 @@ import warnings
 
 from PIL import Image, UnidentifiedImageError
 
+from model_store.small_png import read_small_png
+
 SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 DEFAULT_MAX_PIXELS = 40_000_000
 # Longer side / shorter side above which an image is refused from its header: decoding costs
@@ -62,21 +64,13 @@ def open_image(
 ) -> Image.Image:
     """Read an encoded image's header, not its pixels: pixel count and aspect ratio are
     checked here. `draft_side` lets JPEG decode at a reduced scale that still covers that
-    many pixels per side (the returned image's size is then the reduced one)."""
+    many pixels per side (the returned image's size is then the reduced one). A small plain
+    PNG comes back decoded already (`read_small_png`: the same pixels, for less)."""
     if not data:
         raise EmptyImage("the file is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
-    except UnidentifiedImageError as exc:
-        raise UnsupportedImage(
-            f"not a supported image; send one of {', '.join(SUPPORTED_FORMATS)}"
-        ) from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"image has too many pixels (limit {max_pixels})") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptImage(f"image header is corrupt: {exc}") from exc
+    image = read_small_png(data)
+    if image is None:
+        image = _open(data, max_pixels)
     width, height = image.size
     if width < 1 or height < 1:
         raise CorruptImage("image has no pixels")
@@ -97,6 +91,22 @@ def open_image(
         except (OSError, ValueError) as exc:
             raise CorruptImage(f"image header is corrupt: {exc}") from exc
     return image
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Pillow's `Image.open` of the bytes (header only), its failures as `ImageError`s."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImage(
+            f"not a supported image; send one of {', '.join(SUPPORTED_FORMATS)}"
+        ) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"image has too many pixels (limit {max_pixels})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptImage(f"image header is corrupt: {exc}") from exc
 
 
 def load_image(image: Image.Image) -> Image.Image:
