@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.config import Settings
-from app.core.batcher import BatcherClosed
+from app.core.batcher import BatcherClosed, stack_rows
 from app.core.decode_budget import DecodeBudget
 from app.core.decoding import Upload, decode_all
 from app.core.errors import DeadlineExceeded, InputProblem, InvalidInput
@@ -147,7 +147,7 @@ class Core:
         return await watch(servable.batcher.submit(pixels, remaining, budget_s=timeout_s))
 
     def _answer(self, servable: Servable, rows: Rows) -> Answer:
-        probabilities = np.stack(rows)
+        probabilities = stack_rows(rows)
         labels, name = servable.model.labels, servable.model.name
         for best in probabilities.argmax(axis=1).tolist():
             self.metrics.count_prediction(name, labels[best])
