@@ -107,6 +107,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="worker counts the workers scenario compares (default: 1 and the usable cores)",
     )
     parser.add_argument(
+        "--server-cpus",
+        type=lambda text: frozenset(int(n) for n in text.split(",")),
+        default=None,
+        help="workers scenario: run the servers on these cores (e.g. 0,1) and hey on the "
+        "others, so the load generator takes none of the servers' CPU",
+    )
+    parser.add_argument(
         "--client-images", type=int, default=None, help="test PNGs the CLI tags (default 10000)"
     )
     parser.add_argument(
@@ -222,6 +229,7 @@ def run_workers(store_root: Path, name: str, args: argparse.Namespace, scratch: 
         seconds=seconds,
         rounds=rounds,
         counts=args.worker_counts,
+        server_cpus=args.server_cpus,
     )
     for verdict in section["verdicts"]:
         logger.info("%s: %s (%s)", verdict["target"], "met" if verdict["met"] else "NOT met",

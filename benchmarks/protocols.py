@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from benchmarks.load import parse_hey
-from benchmarks.service import Service
+from benchmarks.service import Service, confined_to
 from benchmarks.tables import fmt, table
 
 logger = logging.getLogger(__name__)
@@ -113,9 +113,15 @@ class Measured(Protocol):
 
 
 def hey_with_cpu(
-    service: Measured, request: Request, clients: int, seconds: float, scratch: Path
+    service: Measured,
+    request: Request,
+    clients: int,
+    seconds: float,
+    scratch: Path,
+    cpus: frozenset[int] | None = None,
 ) -> dict[str, float]:
-    """One closed-loop hey run: its report, and the server's CPU ms per answered request."""
+    """One closed-loop hey run (on `cpus` when given): its report, and the server's CPU ms
+    per answered request."""
     body = scratch / f"protocol-{abs(hash(request.name))}.bin"
     body.write_bytes(request.body)
     command = ["hey", "-z", f"{seconds:g}s", "-c", str(clients), "-m", "POST",
@@ -124,7 +130,9 @@ def hey_with_cpu(
         command += ["-H", header]
     command.append(service.base_url + request.path)
     cpu_before = service.cpu_seconds()
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, preexec_fn=confined_to(cpus)
+    ).stdout
     result = parse_hey(output)
     answered = result.get("ok", 0.0) + result.get("errors", 0.0)
     result["server_cpu_ms_per_request"] = (

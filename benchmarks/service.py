@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -27,6 +28,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def confined_to(cpus: frozenset[int] | None) -> Callable[[], None] | None:
+    """A `preexec_fn` that confines a child process to `cpus` (None: no confinement)."""
+    if cpus is None:
+        return None
+    chosen = set(cpus)
+    return lambda: os.sched_setaffinity(0, chosen)
+
+
 class ServiceError(RuntimeError):
     """The service did not start or died; the message carries the tail of its log."""
 
@@ -43,10 +52,12 @@ class Service:
         *,
         one_model: bool = True,
         app_dir: Path | None = None,
+        cpus: frozenset[int] | None = None,
     ) -> None:
         """`one_model` serves `model` alone (TAGGER_MODEL_NAME); otherwise `settings` say which
         models (TAGGER_MODELS) and `model` is the one `classify_url` names. `app_dir` runs the
-        app of another checkout (e.g. an older one, to compare) instead of this one."""
+        app of another checkout (e.g. an older one, to compare) instead of this one. `cpus`
+        confines the service (its workers inherit it) to those cores."""
         self.port = free_port()
         self.model = model
         self.log_path = log_path
@@ -70,6 +81,7 @@ class Service:
             self.env["PYTHONPATH"] = str(app_dir)
         self.app_dir = app_dir
         self.settings = settings or {}
+        self.cpus = cpus
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -95,6 +107,7 @@ class Service:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=confined_to(self.cpus),
         )
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT_S

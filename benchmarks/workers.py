@@ -5,13 +5,15 @@ that answers a constant) under `uvicorn --workers`. Service: `python -m app` wit
 TAGGER_WORKERS. Each is driven by `hey` at 64 clients with single-image PNG uploads, all four
 processes up at once and taking turns within every round (who goes first alternates), so
 machine noise falls on all alike. Rows are medians over the rounds; the verdicts hold the run to
-issue 16's targets.
+issue 16's targets. With `server_cpus` the servers run on those cores only and hey on the rest,
+so that the load generator takes none of the servers' CPU (a machine with cores to spare).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -25,7 +27,14 @@ import httpx
 
 from app.cpus import usable_cpus
 from benchmarks import protocols, stats
-from benchmarks.service import Service, ServiceError, child_pids, free_port, process_cpu_seconds
+from benchmarks.service import (
+    Service,
+    ServiceError,
+    child_pids,
+    confined_to,
+    free_port,
+    process_cpu_seconds,
+)
 from benchmarks.tables import fmt, table
 
 logger = logging.getLogger(__name__)
@@ -41,8 +50,9 @@ class Ceiling:
     """`uvicorn benchmarks.ceiling_app:app --workers N` on a loopback port; a context manager
     with what `protocols.hey_with_cpu` needs (`base_url`, `cpu_seconds`)."""
 
-    def __init__(self, workers: int, log_path: Path) -> None:
+    def __init__(self, workers: int, log_path: Path, cpus: frozenset[int] | None = None) -> None:
         self.workers = workers
+        self.cpus = cpus
         self.port = free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +71,9 @@ class Ceiling:
                    "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
                    "--log-level", "warning", "--no-access-log"]  # fmt: skip
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=confined_to(self.cpus)
+            )
         deadline = time.monotonic() + 60
         children = self.workers if self.workers > 1 else 0  # one worker: uvicorn forks none
         while len(child_pids(self.process.pid)) < children or not self._answers():
@@ -89,9 +101,8 @@ class Ceiling:
                 self.process.wait()
 
 
-def worker_counts() -> tuple[int, ...]:
-    """1, and the usable cores when there are several."""
-    cores = usable_cpus()
+def worker_counts(cores: int) -> tuple[int, ...]:
+    """1, and `cores` when there are several."""
     return (1,) if cores == 1 else (1, cores)
 
 
@@ -104,37 +115,50 @@ def run(
     seconds: float = 8.0,
     rounds: int = 3,
     counts: Sequence[int] | None = None,
+    server_cpus: frozenset[int] | None = None,
 ) -> dict[str, Any]:
-    """Samples, rows and verdicts of the ceiling and the service at each worker count."""
-    counts = tuple(counts or worker_counts())
+    """Samples, rows and verdicts of the ceiling and the service at each worker count; with
+    `server_cpus`, the servers on those cores and hey on the others."""
+    cores = len(server_cpus) if server_cpus else usable_cpus()
+    client_cpus = None
+    if server_cpus:
+        client_cpus = frozenset(os.sched_getaffinity(0)) - server_cpus
+        if not client_cpus:
+            raise ValueError(f"no core is left for hey besides the servers' {sorted(server_cpus)}")
+    counts = tuple(counts or worker_counts(cores))
     request = protocols.upload_request(model, image)
     samples: list[dict[str, Any]] = []
     with ExitStack() as stack:
         targets: dict[tuple[str, int], Any] = {}
         for n in counts:
-            targets[(CEILING, n)] = stack.enter_context(Ceiling(n, scratch / f"ceiling-{n}.log"))
+            ceiling = Ceiling(n, scratch / f"ceiling-{n}.log", server_cpus)
+            targets[(CEILING, n)] = stack.enter_context(ceiling)
+            settings = {"TAGGER_WORKERS": str(n)}
+            log = scratch / f"service-{n}.log"
             service = stack.enter_context(
-                Service(store_root, model, scratch / f"service-{n}.log", {"TAGGER_WORKERS": str(n)})
+                Service(store_root, model, log, settings, cpus=server_cpus)
             )
             service.wait_for_workers(n)
             targets[(SERVICE, n)] = service
         order = list(targets)
         for key in order:  # warm-up: connections, first batches
-            protocols.hey_with_cpu(targets[key], request, CLIENTS, 2.0, scratch)
+            protocols.hey_with_cpu(targets[key], request, CLIENTS, 2.0, scratch, client_cpus)
         for round_index in range(rounds):
             for kind, n in order if round_index % 2 == 0 else order[::-1]:
                 result = protocols.hey_with_cpu(
-                    targets[(kind, n)], request, CLIENTS, seconds, scratch
+                    targets[(kind, n)], request, CLIENTS, seconds, scratch, client_cpus
                 )
                 logger.info("workers round %d, %s x%d: %s", round_index + 1, kind, n, result)
                 samples.append({**result, "kind": kind, "workers": n, "round": round_index})
     rows = summarise(samples)
     return {
-        "cores": usable_cpus(),
+        "cores": cores,
+        "server_cpus": sorted(server_cpus) if server_cpus else None,
+        "client_cpus": sorted(client_cpus) if client_cpus else None,
         "clients": CLIENTS,
         "samples": samples,
         "rows": rows,
-        "verdicts": verdicts(rows, usable_cpus()),
+        "verdicts": verdicts(rows, cores),
     }
 
 
@@ -201,6 +225,17 @@ def verdicts(rows: Sequence[Mapping[str, Any]], cores: int) -> list[dict[str, An
     return out
 
 
+def _where(section: Mapping[str, Any]) -> str:
+    servers, clients = section.get("server_cpus"), section.get("client_cpus")
+    if not servers:
+        return f"{section['cores']} usable cores, hey on the same cores"
+    return f"servers on cores {_cores(servers)}, hey on cores {_cores(clients or [])}"
+
+
+def _cores(cpus: Sequence[int]) -> str:
+    return ",".join(str(cpu) for cpu in cpus)
+
+
 def lines(section: Mapping[str, Any]) -> list[str]:
     """The report's section: one row per worker count, then the verdicts."""
     if not section:
@@ -221,7 +256,7 @@ def lines(section: Mapping[str, Any]) -> list[str]:
         "## Worker processes vs the HTTP ceiling (same run, interleaved rounds, medians)",
         "",
         f"hey, {section['clients']} clients, one 28x28 PNG per multipart request; "
-        f"{section['cores']} usable cores; the ceiling is a bare FastAPI endpoint that parses "
+        f"{_where(section)}; the ceiling is a bare FastAPI endpoint that parses "
         "the same upload and answers a constant (`benchmarks/ceiling_app.py`).",
         "",
         *table(headers, rows),

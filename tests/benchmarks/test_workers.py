@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from benchmarks.workers import CEILING, SERVICE, summarise, verdicts
+import os
+import subprocess
+import sys
+
+from benchmarks.service import confined_to
+from benchmarks.workers import CEILING, SERVICE, lines, summarise, verdicts
 
 
 def _sample(kind: str, workers: int, rate: float, p99: float = 20.0) -> dict:
@@ -32,3 +37,22 @@ def test_the_images_per_second_target_is_for_two_cores_and_a_missing_row_fails()
     rows = summarise([_sample(SERVICE, 4, 2600), _sample(CEILING, 4, 5000)])
     assert len(verdicts(rows, cores=4)) == 2
     assert not any(v["met"] for v in verdicts(rows, cores=8))
+
+
+def test_confined_children_run_on_the_chosen_cores_only() -> None:
+    one = min(os.sched_getaffinity(0))
+    probe = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+    confined = subprocess.run(
+        probe, capture_output=True, text=True, check=True, preexec_fn=confined_to(frozenset({one}))
+    )
+    assert confined.stdout.strip() == f"[{one}]"
+    assert confined_to(None) is None
+
+
+def test_the_report_says_where_the_servers_and_hey_ran() -> None:
+    rows = summarise([_sample(SERVICE, 2, 2600), _sample(CEILING, 2, 5000)])
+    section = {"cores": 2, "clients": 64, "rows": rows, "verdicts": verdicts(rows, cores=2)}
+    shared = "\n".join(lines({**section, "server_cpus": None, "client_cpus": None}))
+    assert "2 usable cores, hey on the same cores" in shared
+    split = "\n".join(lines({**section, "server_cpus": [0, 1], "client_cpus": [2, 3]}))
+    assert "servers on cores 0,1, hey on cores 2,3" in split
