@@ -38,6 +38,9 @@ from app.api.errors import error_json
 INFERENCE_PATH_SUFFIXES = ("/classify", "/infer", ":predict", ":classify")
 # Scope key of the body admission buffered, for the layers inside it (the route gets it replayed).
 BODY_SCOPE_KEY = "tagger.body"
+# Distinct (method, path) pairs whose route match is remembered; past this the memory starts
+# over (paths name models and versions, so a client can make up any number of them).
+_MATCHES_REMEMBERED = 1024
 
 
 class Admission:
@@ -149,6 +152,8 @@ class AdmissionMiddleware:
             for route in routes
             if getattr(route, "path", "").endswith(INFERENCE_PATH_SUFFIXES)
         )
+        # (method, root path, path) -> the route and path parameters it matched (None: none).
+        self._matches: dict[tuple[str, str, str], tuple[BaseRoute, dict[str, Any]] | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         matched = self._bounded_route(scope)
@@ -228,9 +233,22 @@ class AdmissionMiddleware:
         await response(scope, _no_body, send)
 
     def _bounded_route(self, scope: Scope) -> tuple[BaseRoute, dict[str, Any]] | None:
-        """The inference route `scope` goes to and its path parameters; None for other paths."""
+        """The inference route `scope` goes to and its path parameters; None for other paths.
+        A path seen before is not matched again (the routes' regular expressions and
+        parameter conversion cost more than the rest of admission)."""
         if scope["type"] != "http" or not scope["path"].endswith(INFERENCE_PATH_SUFFIXES):
             return None
+        key = (scope["method"], scope.get("root_path", ""), scope["path"])
+        try:
+            matched = self._matches[key]
+        except KeyError:
+            matched = self._match(scope)
+            if len(self._matches) >= _MATCHES_REMEMBERED:
+                self._matches.clear()
+            self._matches[key] = matched
+        return None if matched is None else (matched[0], dict(matched[1]))
+
+    def _match(self, scope: Scope) -> tuple[BaseRoute, dict[str, Any]] | None:
         for route in self.routes:
             match, child = route.matches(scope)
             if match is Match.FULL:
