@@ -48,6 +48,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from app.api.deps import metrics_of
+from app.api.disconnect import HANG_UP_SCOPE_KEY, HangUp
 from app.api.errors import error_body
 from app.api.request_context import HTTP_REFUSAL_STATE_KEY, REQUEST_ID_HEADER, new_request_id
 from app.coalescing_transport import CoalescingTransport
@@ -123,7 +124,10 @@ class TaggerHttpProtocol(HttpToolsProtocol):
             if timer is not None:
                 timer.cancel()
         self._head_timer = self._body_timer = self._drain_timer = None
+        cycle = self.cycle
         super().connection_lost(exc)
+        if cycle is not None and cycle.disconnected:  # as uvicorn decides it: not yet answered
+            _hang_up(cycle)
 
     def eof_received(self) -> None:
         if self._closing:
@@ -173,6 +177,9 @@ class TaggerHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # app.api.disconnect learns from this that the client went away, without a task that
+        # waits on `receive` for every request.
+        self.scope[HANG_UP_SCOPE_KEY] = HangUp()  # type: ignore[literal-required]
         self._head_seen = True
         self._head_tally = 0
         self._header_count = 0
@@ -280,6 +287,7 @@ class TaggerHttpProtocol(HttpToolsProtocol):
         )
         cycle.disconnected = True
         cycle.message_event.set()
+        _hang_up(cycle)
         if cycle.response_started:  # an answer is under way: it cannot be replaced
             self.transport.close()
         else:  # with the id app.logging gave the request, so the answer matches its log line
@@ -388,3 +396,10 @@ def build_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+def _hang_up(cycle: RequestResponseCycle) -> None:
+    """Tell the request's app (app.api.disconnect) that its client has gone."""
+    hang_up = cycle.scope.get(HANG_UP_SCOPE_KEY)
+    if isinstance(hang_up, HangUp):
+        hang_up.hang_up()
