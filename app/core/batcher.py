@@ -74,6 +74,8 @@ class Batcher:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._running = False  # a batch is in the model (on either thread)
+        # `run_now` answered a lone image in this step of the event loop (see there).
+        self._ran_now_this_step = False
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{label}")
 
@@ -230,10 +232,16 @@ class Batcher:
             or self._closing
             or self._pending
             or self._running
+            or self._ran_now_this_step
             or not self._single_call_s < self.inline_max_s
             or (self._input_shape is not None and images[0].shape != self._input_shape)
         ):
             return None
+        # Under load many requests are read in one step of the loop; run one at a time, their
+        # images would each cost a one-image call (twice the per-image cost of a batch). So
+        # only the first of a step runs now; the rest queue and go as one batch after it.
+        self._ran_now_this_step = True
+        asyncio.get_running_loop().call_soon(self._next_step)
         self._count_batch([0.0])
         self._running = True
         try:
@@ -243,6 +251,9 @@ class Batcher:
         if isinstance(output, BaseException):
             raise output
         return [output]
+
+    def _next_step(self) -> None:
+        self._ran_now_this_step = False
 
     def _count_batch(self, waits: Sequence[float]) -> None:
         """A batch of `len(waits)` images, each having waited so long since it was queued."""

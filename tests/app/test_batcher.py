@@ -295,3 +295,25 @@ async def test_run_now_takes_a_lone_image_only_while_the_model_is_idle() -> None
     finally:
         gate.set()
         await batcher.close(5)
+
+
+async def test_lone_images_read_in_one_step_of_the_loop_go_as_one_batch() -> None:
+    """Under load many requests are read in one step of the event loop. Only the first runs at
+    once; the others queue and go to the model together, not as one-image calls each."""
+    model = ThreadRecorder()
+    batcher = make_batcher(model, max_batch_delay_s=0.0, inline_max_s=0.01)
+
+    async def request(value: int) -> float:
+        rows = batcher.run_now([image(value)])
+        if rows is None:
+            rows = await batcher.submit([image(value)], 5)
+        return float(rows[0][0])
+
+    try:
+        await batcher.submit([image(0)], 5)  # one-image calls measured: run_now may answer
+        burst = [asyncio.ensure_future(request(value)) for value in range(1, 9)]
+        assert await asyncio.gather(*burst) == [float(value) for value in range(1, 9)]
+        assert [size for size, _ in model.calls] == [1, 1, 7]
+        assert batcher.run_now([image(9)]) is not None  # a later step: at once again
+    finally:
+        await batcher.close(5)
