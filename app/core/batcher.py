@@ -222,11 +222,11 @@ class Batcher:
                     item.future.set_result(output)
 
     def run_now(self, images: Sequence[np.ndarray]) -> list[np.ndarray] | None:
-        """Run a lone image at once, on the event loop, when nothing is queued or in the model
-        and one-image calls are known to be quicker than the hand-off to the model thread: no
-        queue, future, task switch or watcher for one client's request. None when the images
-        must go through `submit` instead. Counted as a batch of one that did not wait; raises
-        what the model raised."""
+        """Run a lone image at once, on the event loop, when nothing is queued or in the model,
+        no other lone image ran at once in this step of the loop, and one-image calls are known
+        to be quicker than the hand-off to the model thread: no queue, future, task switch or
+        watcher for one client's request. None when the images must go through `submit`
+        instead. Counted as a batch of one that did not wait; raises what the model raised."""
         if (
             len(images) != 1
             or self._closing
