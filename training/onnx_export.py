@@ -33,16 +33,19 @@ def convert_signature(
     signature: tf.types.experimental.ConcreteFunction, output: Path, opset: int = OPSET
 ) -> None:
     """Write `signature` (a loaded SavedModel's serving signature) to `output` as ONNX."""
+    import onnx
     import tf2onnx  # lazily: only publishing needs the converter
+
+    from training.onnx_graph import fold_batch_reshapes
 
     spec = signature.structured_input_signature[1][INPUT_NAME]
     pixels = tf.TensorSpec(spec.shape, spec.dtype, name=INPUT_NAME)
     # tf2onnx takes ONNX names from a tf.function's structured inputs and outputs; a loaded
     # signature's own output tensors are called Identity:0, so call it through one.
     serve = tf.function(lambda pixels: signature(**{INPUT_NAME: pixels}), input_signature=[pixels])
-    tf2onnx.convert.from_function(
-        serve, input_signature=[pixels], opset=opset, output_path=str(output)
-    )
+    model, _ = tf2onnx.convert.from_function(serve, input_signature=[pixels], opset=opset)
+    fold_batch_reshapes(model)  # Flatten's shape, computed on every call, made a constant
+    onnx.save(model, str(output))
 
 
 def export_onnx(
