@@ -34,7 +34,7 @@ def test_class_prefixes_idle_threads_and_the_rest() -> None:
     assert stage_of([thread, "_WorkItem.run (concurrent/futures/thread.py:58)"]) == (
         "batch hand-off"
     )
-    assert stage_of([LOOP, "TaggerHttpProtocol.data_received (app/server.py:110)"]) == (
+    assert stage_of([LOOP, "TaggerHttpProtocol.data_received (app/server/protocol.py:110)"]) == (
         "HTTP parsing"
     )
     assert stage_of([thread, "_worker (concurrent/futures/thread.py:81)"]) is None

@@ -1,5 +1,5 @@
-"""How uvicorn serves the app: its `Config` from `Settings`, and an HTTP protocol that bounds
-how long and how much a client may make the server wait for, and drains cleanly.
+"""An HTTP protocol for uvicorn that bounds how long and how much a client may make the server
+wait for, and drains cleanly (its `Config` is built in app.server).
 
 uvicorn's httptools protocol times out only idle keep-alive connections and, on shutdown,
 closes idle keep-alive connections at once (resetting a request already on the wire).
@@ -32,58 +32,21 @@ and logged in one line: by app.logging's access log if the app saw the request, 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httptools
-import uvicorn
-from fastapi import FastAPI
 from prometheus_client import Counter
-from uvicorn.protocols.http.httptools_impl import (
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from app.api.deps import metrics_of
 from app.api.disconnect import HANG_UP_SCOPE_KEY, HangUp
-from app.api.errors import error_body
-from app.api.request_context import HTTP_REFUSAL_STATE_KEY, REQUEST_ID_HEADER, new_request_id
+from app.api.request_context import HTTP_REFUSAL_STATE_KEY, new_request_id
 from app.coalescing_transport import CoalescingTransport
-from app.config import Settings
+from app.server.limits import TransportLimits
+from app.server.refusals import log_refusal, refusal_bytes
 
-logger = logging.getLogger(__name__)
-
-# How long an idle keep-alive connection stays open once shutdown begins: long enough for a
-# request a busy client already sent (or is about to send) to arrive and be answered.
-DRAIN_IDLE_GRACE_S = 1.0
 # After a refusal, what the client still sends is read and dropped this long (or until it
 # closes), so its kernel does not answer our close with a reset that would discard the answer.
 LINGER_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class TransportLimits:
-    header_timeout_s: float
-    body_timeout_s: float
-    max_header_bytes: int
-    max_headers: int
-    drain_grace_s: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> TransportLimits:
-        grace = DRAIN_IDLE_GRACE_S
-        if settings.shutdown_timeout_s:
-            grace = min(grace, settings.shutdown_timeout_s / 2)
-        return cls(
-            settings.header_timeout_s,
-            settings.body_timeout_s,
-            settings.max_header_bytes,
-            settings.max_headers,
-            grace,
-        )
 
 
 class _HeadTooLarge(Exception):
@@ -278,7 +241,7 @@ class TaggerHttpProtocol(HttpToolsProtocol):
         """Refuse the request whose body is arriving, whatever the app is doing with it."""
         self.refusals.labels(code).inc()
         if cycle.response_complete:  # answered already; only the unread body is pending
-            self._log(code, 0, "")
+            log_refusal(self.client, code, 0, "")
             self.transport.close()
             return
         # The app sees a disconnect; app.logging logs the request with the status sent here.
@@ -326,7 +289,7 @@ class TaggerHttpProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             # A pipelined head went wrong while an earlier request is still being answered:
             # let that answer finish, with Connection: close, and read nothing more.
-            self._log(code, 0, "")
+            log_refusal(self.client, code, 0, "")
             self.cycle.keep_alive = False
             self._closing = True
             return
@@ -338,18 +301,9 @@ class TaggerHttpProtocol(HttpToolsProtocol):
         """Write a JSON error with Connection: close, then close after a short linger."""
         request_id = request_id or new_request_id()
         if log:
-            self._log(code, status, request_id)
-        body = json.dumps(error_body(code, message, request_id)).encode()
-        head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            head += [name, b": ", value, b"\r\n"]
-        head += [
-            b"content-type: application/json\r\n",
-            b"content-length: %d\r\n" % len(body),
-            REQUEST_ID_HEADER.encode() + b": " + request_id.encode() + b"\r\n",
-            b"connection: close\r\n\r\n",
-        ]
-        self.transport.write(b"".join(head) + body)
+            log_refusal(self.client, code, status, request_id)
+        headers = self.server_state.default_headers
+        self.transport.write(refusal_bytes(status, code, message, request_id, headers))
         self._closing = True
         self.flow.resume_reading()  # keep draining what the client sends; it is dropped
         if self.transport.can_write_eof():
@@ -358,44 +312,9 @@ class TaggerHttpProtocol(HttpToolsProtocol):
         else:
             self.transport.close()
 
-    def _log(self, code: str, status: int, request_id: str) -> None:
-        client = f"{self.client[0]}:{self.client[1]}" if self.client else ""
-        logger.info(
-            "request refused by the HTTP layer: %s",
-            code,
-            extra={
-                "error_code": code,
-                "status": status or None,
-                "client": client,
-                "request_id": request_id or None,
-            },
-        )
-
     def _head_bytes_message(self) -> str:
         limit = self.limits.max_header_bytes
         return f"the request line and headers exceed {limit} bytes; the limit is {limit}"
-
-
-def protocol_class(settings: Settings, refusals: Counter) -> type[TaggerHttpProtocol]:
-    """A `TaggerHttpProtocol` bound to these settings' limits and this refusal counter."""
-    attributes = {"limits": TransportLimits.from_settings(settings), "refusals": refusals}
-    return type("BoundTaggerHttpProtocol", (TaggerHttpProtocol,), attributes)
-
-
-def build_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """uvicorn's `Config` for `app` (made by `create_app(settings)`): uvloop when installed,
-    the bounded httptools protocol, app.logging's access log instead of uvicorn's."""
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "loop": "auto",
-        "http": protocol_class(settings, metrics_of(app).http_refusals),
-        "log_config": None,
-        "access_log": False,
-        "timeout_graceful_shutdown": settings.shutdown_timeout_s or None,
-    }
-    options.update(overrides)
-    return uvicorn.Config(app, **options)
 
 
 def _hang_up(cycle: RequestResponseCycle) -> None:
