@@ -52,6 +52,8 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     task = asyncio.current_task()
     assert task is not None
     hang_up = request.scope.get(HANG_UP_SCOPE_KEY)
+    if not isinstance(hang_up, HangUp):
+        hang_up = None
     watching, gone = True, False
 
     def cancel() -> None:
@@ -61,7 +63,7 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
             task.cancel()
 
     watcher = None
-    if isinstance(hang_up, HangUp):
+    if hang_up is not None:
         if hang_up.gone:
             if inspect.iscoroutine(work):
                 work.close()  # never started: nothing to cancel, no "never awaited" warning
@@ -79,10 +81,10 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
         raise
     finally:
         watching = False
+        if hang_up is not None:
+            hang_up.remove(cancel)
         if watcher is not None:
             watcher.cancel()
-        elif isinstance(hang_up, HangUp):
-            hang_up.remove(cancel)
 
 
 def _gone(watcher: asyncio.Future[None], cancel: Callable[[], None]) -> None:
