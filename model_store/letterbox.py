@@ -74,8 +74,8 @@ class TiledSource:
             ring.append((width - 1, 0, width, height))
             sides = [self.pixels(box) for box in ring]
         pixels = np.concatenate([side.reshape(-1, self.channels) for side in sides])
-        # Integer sums, then one division: exactly numpy's float mean, at a fraction of its
-        # cost on a ring this small.
+        # Integer sums, then one division: exactly numpy's float mean, without its float pass
+        # over a ring this small.
         return np.rint(pixels.sum(axis=0, dtype=np.int64) / len(pixels)).astype(np.uint8)
 
 

@@ -44,8 +44,9 @@ def load_onnx(
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Pool threads sleep between calls instead of spinning: with one worker on 16 cores (15
-    # intra-op threads) spinning cost 9 CPU ms per request against 0.9 with one thread.
+    # Pool threads sleep between calls instead of spinning: one worker on 16 cores (15 intra-op
+    # threads) spent 9.0 CPU ms per request spinning, 0.67 without (benchmarks/results/
+    # 2026-11-27-16-core-host-workers-spinning.md and 2026-11-27-16-core-host-workers.md).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=list(providers))
 

@@ -1,8 +1,8 @@
 """A small, plain PNG decoded without Pillow's chunk reader: the usual upload (a thumbnail near
-the model's input size) costs half as much to decode.
+the model's input size) costs less to decode.
 
-Pillow reads a PNG's chunks, checksums and tile list in Python, which for a 28x28 image takes
-longer than decompressing it. `read_small_png` reads only the plainest files (8-bit grey, grey
+Pillow reads a PNG's chunks, checksums and tile list in Python, a large part of decoding an
+image as small as 28x28. `read_small_png` reads only the plainest files (8-bit grey, grey
 and alpha, RGB or RGBA; not interlaced; no chunks but the header, the image data, the end and
 a few that Pillow's pixels ignore) and hands the image data to Pillow's own PNG decoder, so the
 pixels are Pillow's. Anything else, and anything it does not recognise exactly (a bad checksum,

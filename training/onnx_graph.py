@@ -1,8 +1,8 @@
 """Simplifications of a converted ONNX graph that leave every output as it was.
 
 tf2onnx turns Keras's `Flatten` into a Reshape whose target shape is computed on every call from
-the input's Shape (Shape, Gather, Cast, Slice, Concat, Cast): six small operators that cost
-ONNX Runtime about a tenth of a one-image call of the quick model. Where shape inference shows
+the input's Shape (Shape, Gather, Cast, Slice, Concat, Cast): six small operators ONNX Runtime
+runs on every call for a shape that never changes. Where shape inference shows
 that such a Reshape keeps the batch dimension and fixes all the others, `fold_batch_reshapes`
 gives it the constant shape `[-1, d1, ...]` instead and drops the operators that computed it.
 The publish-time parity check (`training.onnx_export`) runs on the simplified graph.

@@ -234,8 +234,8 @@ class AdmissionMiddleware:
 
     def _bounded_route(self, scope: Scope) -> tuple[BaseRoute, dict[str, Any]] | None:
         """The inference route `scope` goes to and its path parameters; None for other paths.
-        A path seen before is not matched again (the routes' regular expressions and
-        parameter conversion cost more than the rest of admission)."""
+        A path seen before is not matched again (the routes' regular expressions and parameter
+        conversion ran on every inference request)."""
         if scope["type"] != "http" or not scope["path"].endswith(INFERENCE_PATH_SUFFIXES):
             return None
         key = (scope["method"], scope.get("root_path", ""), scope["path"])
