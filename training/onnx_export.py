@@ -37,6 +37,7 @@ def convert_signature(
     import tf2onnx  # lazily: only publishing needs the converter
 
     from training.onnx_graph import fold_batch_reshapes
+    from training.onnx_scales import fold_scales
 
     spec = signature.structured_input_signature[1][INPUT_NAME]
     pixels = tf.TensorSpec(spec.shape, spec.dtype, name=INPUT_NAME)
@@ -45,6 +46,7 @@ def convert_signature(
     serve = tf.function(lambda pixels: signature(**{INPUT_NAME: pixels}), input_signature=[pixels])
     model, _ = tf2onnx.convert.from_function(serve, input_signature=[pixels], opset=opset)
     fold_batch_reshapes(model)  # Flatten's shape, computed on every call, made a constant
+    fold_scales(model)  # 1/255 and the temperature, multiplied into the weights once
     onnx.save(model, str(output))
 
 

@@ -41,7 +41,7 @@ def fold_batch_reshapes(model: onnx.ModelProto) -> int:
         node.input[1] = name
         folded += 1
     if folded:
-        _drop_unused(model)
+        drop_unused(model)
     return folded
 
 
@@ -66,7 +66,7 @@ def _inferred_shapes(model: onnx.ModelProto) -> dict[str, list[Dim]]:
     return shapes
 
 
-def _drop_unused(model: onnx.ModelProto) -> None:
+def drop_unused(model: onnx.ModelProto) -> None:
     """Remove the nodes whose outputs nothing uses, then the initializers nothing reads (not
     in a graph with subgraphs, whose bodies may read names that no node lists)."""
     graph = model.graph
