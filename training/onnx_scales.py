@@ -22,7 +22,7 @@ from collections import Counter
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 from training.onnx_graph import drop_unused
 
@@ -39,6 +39,7 @@ class _Graph:
         self.readers = Counter(name for node in self.graph.node for name in node.input)
         self.readers.update(output.name for output in self.graph.output)
         self.consumer = {name: node for node in self.graph.node for name in node.input}
+        self.producer = {name: node for node in self.graph.node for name in node.output}
 
     def scalar(self, name: str) -> float | None:
         """The value of a one-element finite float constant, else None."""
@@ -58,10 +59,12 @@ class _Graph:
 
     def own_weight(self, name: str) -> bool:
         """Whether `name` is a float constant that only one node reads."""
-        return name in self.constants and self.readers[name] == 1 and self.is_float(name)
-
-    def is_float(self, name: str) -> bool:
-        return numpy_helper.to_array(self.constants[name]).dtype.kind == "f"
+        constant = self.constants.get(name)
+        return (
+            constant is not None
+            and self.readers[name] == 1
+            and helper.tensor_dtype_to_np_dtype(constant.data_type).kind == "f"
+        )
 
     def scale(self, name: str, factor: float) -> None:
         array = numpy_helper.to_array(self.constants[name])
@@ -111,7 +114,7 @@ def _fold_into_next_layer(g: _Graph, mul: onnx.NodeProto, data: str, factor: flo
 
 
 def _fold_into_previous_layer(g: _Graph, mul: onnx.NodeProto, data: str, factor: float) -> bool:
-    producer = next((node for node in g.graph.node if data in node.output), None)
+    producer = g.producer.get(data)
     if producer is None or g.only_reader(data) is not mul:
         return False
     if producer.op_type == "Gemm" and len(producer.input) == 3:
@@ -119,7 +122,7 @@ def _fold_into_previous_layer(g: _Graph, mul: onnx.NodeProto, data: str, factor:
     elif producer.op_type == "MatMul":
         weights = [producer.input[1]]
     elif producer.op_type == "Add" and len(producer.input) == 2:
-        matmul = next((node for node in g.graph.node if producer.input[0] in node.output), None)
+        matmul = g.producer.get(producer.input[0])
         if (
             matmul is None
             or matmul.op_type != "MatMul"
