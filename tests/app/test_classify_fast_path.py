@@ -141,7 +141,6 @@ def test_unusual_requests_go_through_the_route(
             "url": "/v1/models/Fashion/classify",
         },
     }
-    # (status, whether the route's body runs: FastAPI refuses a bad parameter before it)
     # (status, whether the route's body runs, the error's code). FastAPI refuses a bad parameter
     # before the body runs: its code, not one the fast path or the core would give, shows who.
     expected = {
